@@ -1,0 +1,187 @@
+"""Model configuration: one dataclass, the paper's defaults, and named presets.
+
+The field names are those of the paper and of the authors' command line (``N``, ``L``,
+``W``, ``B``, ``H``, ``E_1``, ``E_2`` ...) so that a checkpoint's ``args`` map onto it
+one to one. This module is the single source of the defaults: the model, the importer,
+the CLI and the recipes all read them from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping
+
+#: Source order everywhere in the project (the authors' order).
+SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
+
+#: Number of groups of every group normalisation of the masking network.
+NORM_GROUPS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaTasNetConfig:
+    """Every hyper-parameter of Meta-TasNet; the defaults are the published model.
+
+    Args:
+        N: latent channels of stage 0; stage ``i`` has ``N * 2**i``. Default 440.
+        L: base encoder kernel; stage ``i`` uses ``L * 2**i``. Default 20.
+        W: encoder stride; stage ``i`` uses ``W * 2**i``, so every stage has the same
+            number of frames per second. Default 20.
+        B: bottleneck channels of the masking TCN. Default 160.
+        H: hidden channels of the masking TCN. Default 160.
+        layers: TCN layers per stack, dilations ``1, 2, ..., 2**(layers-1)``. Default 6.
+        stack: number of TCN stacks. Default 3.
+        kernel: kernel size of the dilated depthwise convolutions (odd). Default 3.
+        filters: parallel encoder convolutions, kernels ``L * 2**l``. Default 3.
+        num_mels: channels of the learned "mel" projection of the spectrogram. Default 256.
+        E_1: instrument embedding size. Default 8.
+        E_2: generator bottleneck size. Default 5.
+        stages_num: number of stages, at ``sampling_rate * 2**i`` Hz. Default 3.
+        sampling_rate: rate of stage 0 in Hz (a multiple of 8000). Default 8000.
+        independent_params: ``True`` for the baseline with static per-instrument weights
+            instead of the generator. Default ``False``.
+        residual_bias: bias on the residual and skip 1x1 convs of the TCN. Default ``False``.
+        dropout: channel dropout on the mixture latent before masking (training only).
+        reconstruction_loss_weight: weight of the encoder/decoder reconstruction SI-SNR.
+        dissimilarity_loss_weight: weight of the latent dissimilarity term.
+        similarity_loss_weight: weight of the latent similarity term.
+    """
+
+    N: int = 440
+    L: int = 20
+    W: int = 20
+    B: int = 160
+    H: int = 160
+    layers: int = 6
+    stack: int = 3
+    kernel: int = 3
+    filters: int = 3
+    num_mels: int = 256
+    E_1: int = 8
+    E_2: int = 5
+    stages_num: int = 3
+    sampling_rate: int = 8000
+    independent_params: bool = False
+    residual_bias: bool = False
+    dropout: float = 0.0
+    reconstruction_loss_weight: float = 0.05
+    dissimilarity_loss_weight: float = 3.0
+    similarity_loss_weight: float = 2.0
+
+    def __post_init__(self):
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming the first field that cannot build a model."""
+        positive = ("N", "L", "W", "B", "H", "layers", "stack", "kernel", "filters",
+                    "num_mels", "E_1", "E_2", "stages_num", "sampling_rate")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"config field {name} must be a positive integer, got {value!r}")
+        if self.kernel % 2 != 1:
+            raise ValueError(f"config field kernel must be odd (length-preserving), got {self.kernel}")
+        if self.sampling_rate % 8000:
+            raise ValueError(
+                f"config field sampling_rate must be a multiple of 8000, got {self.sampling_rate}")
+        if self.N % 4:
+            raise ValueError(f"config field N must be divisible by 4, got {self.N}")
+        if self.N // 2 ** self.filters < 1:
+            raise ValueError(f"config field filters={self.filters} leaves an empty decoder "
+                             f"filter for N={self.N}")
+        for name, channels in (("N", self.N), ("B", self.B), ("H", self.H)):
+            if channels % NORM_GROUPS:
+                raise ValueError(f"config field {name} must be divisible by {NORM_GROUPS} "
+                                 f"(group normalisation), got {channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"config field dropout must be in [0, 1), got {self.dropout}")
+        for i in range(self.stages_num):
+            stride, base = self.stride(i), self.kernel_size(i)
+            for l in range(self.filters):
+                k = base * 2 ** l
+                if k < stride or (k - stride) % 2:
+                    # Shorter kernels, or odd padding, make the parallel convs disagree on the
+                    # frame count (the authors' code fails there too).
+                    raise ValueError(f"config fields L={self.L}, W={self.W}: encoder kernel {k} of "
+                                     f"stage {i} must be at least the stride {stride} and differ "
+                                     f"from it by an even number")
+
+    # ----------------------------------------------------------- per-stage values
+    def stage_rate(self, stage: int) -> int:
+        """Sample rate of ``stage`` in Hz."""
+        return self.sampling_rate * 2 ** stage
+
+    def stage_channels(self, stage: int) -> int:
+        """Latent channels ``N_i`` of ``stage``."""
+        return self.N * 2 ** stage
+
+    def kernel_size(self, stage: int) -> int:
+        """Base encoder kernel ``L_i`` of ``stage``."""
+        return self.L * 2 ** stage
+
+    def stride(self, stage: int) -> int:
+        """Encoder stride ``W_i`` of ``stage`` (the hop between latent frames)."""
+        return self.W * 2 ** stage
+
+    @property
+    def stage_rates(self) -> tuple[int, ...]:
+        return tuple(self.stage_rate(i) for i in range(self.stages_num))
+
+    @property
+    def output_rate(self) -> int:
+        """Rate of the last stage, the model's answer."""
+        return self.stage_rate(self.stages_num - 1)
+
+    # ------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, strict: bool = True) -> "MetaTasNetConfig":
+        """Builds a config from a mapping; unknown keys are an error when ``strict``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if strict and unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MetaTasNetConfig":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> "MetaTasNetConfig":
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, MetaTasNetConfig] = {
+    # The published model (45,545,602 values in the original's state_dict).
+    "paper": MetaTasNetConfig(),
+    # Real CPU training on a laptop-sized machine.
+    "small": MetaTasNetConfig(N=128, B=64, H=128, layers=4, stack=2, num_mels=64),
+    # Unit tests: the configuration of the authors' parity fixture.
+    "tiny": MetaTasNetConfig(N=32, B=16, H=16, layers=2, stack=1, num_mels=16),
+}
+
+
+def get_config(preset_or_config: "str | os.PathLike | Mapping | MetaTasNetConfig") -> MetaTasNetConfig:
+    """Resolves a preset name, a JSON file, a mapping or a config to a ``MetaTasNetConfig``."""
+    if isinstance(preset_or_config, MetaTasNetConfig):
+        return preset_or_config
+    if isinstance(preset_or_config, Mapping):
+        return MetaTasNetConfig.from_dict(preset_or_config)
+    name = os.fspath(preset_or_config)
+    if name in PRESETS:
+        return PRESETS[name]
+    if name.endswith(".json") and os.path.isfile(name):
+        with open(name, encoding="utf-8") as f:
+            try:
+                return MetaTasNetConfig.from_dict(json.load(f))
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"{name}: {error}") from None
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} or a .json file")

@@ -1,0 +1,55 @@
+"""1x1 convolution with its own weights per instrument (the masking network's channel mixer)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_metatasnet.layers.initializers import torch_uniform
+from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+
+
+@keras.saving.register_keras_serializable(package="tf_metatasnet")
+class InstrumentConv1x1(InstrumentLayer):
+    """Pointwise convolution of the four instruments at once, as one batched matmul.
+
+    Parameters per instrument: ``kernel`` ``(filters, in_channels)`` and, with
+    ``use_bias``, ``bias`` ``(filters,)``.
+
+    Args:
+        filters: output channels.
+        use_bias: add a per-instrument bias. Default ``False``.
+        **kwargs: see ``InstrumentLayer`` (``generated``, ``embedding_dim`` ...).
+
+    Call arguments:
+        x: ``(instruments, batch, time, in_channels)``.
+        embedding: ``(instruments, E_1)``; ignored by static layers.
+
+    Returns:
+        ``(instruments, batch, time, filters)``.
+    """
+
+    def __init__(self, filters: int, use_bias: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.use_bias = use_bias
+
+    def parameter_specs(self, channels):
+        specs = {"kernel": ((self.filters, channels), torch_uniform(channels))}
+        if self.use_bias:
+            specs["bias"] = ((self.filters,), torch_uniform(channels))
+        return specs
+
+    def call(self, x, embedding=None):
+        params = self.instrument_parameters(embedding)
+        shape = tf.shape(x)
+        flat = tf.reshape(x, (shape[0], -1, self.input_channels))  # (instruments, batch*time, in)
+        y = tf.matmul(flat, params["kernel"], transpose_b=True)  # (instruments, batch*time, filters)
+        if self.use_bias:
+            y += params["bias"][:, None, :]
+        return tf.reshape(y, (shape[0], shape[1], shape[2], self.filters))  # (instruments, batch, time, filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "use_bias": self.use_bias})
+        return config

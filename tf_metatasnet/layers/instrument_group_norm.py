@@ -1,0 +1,71 @@
+"""Group normalisation with its own scale and bias per instrument."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+
+
+def _ones_then_zeros(shape, dtype=None):
+    """Static initial ``affine``: scale 1 for the first half, bias 0 for the second."""
+    half = shape[-1] // 2
+    ones = tf.ones((*shape[:-1], half), dtype=dtype)
+    return tf.concat([ones, tf.zeros_like(ones)], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="tf_metatasnet")
+class InstrumentGroupNorm(InstrumentLayer):
+    """``GroupNorm(groups)`` over channels and time, per batch item and instrument.
+
+    Parameters per instrument: ``affine`` ``(2 * channels,)``, the scale followed by the
+    bias (the generator's layout; static layers keep the same layout).
+
+    Args:
+        groups: number of channel groups. Default 8.
+        epsilon: added to the variance. Default ``1e-8`` (the authors').
+        **kwargs: see ``InstrumentLayer``.
+
+    Call arguments:
+        x: ``(instruments, batch, time, channels)``.
+        embedding: ``(instruments, E_1)``; ignored by static layers.
+
+    Returns:
+        ``(instruments, batch, time, channels)``.
+    """
+
+    def __init__(self, groups: int = 8, epsilon: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+        self.epsilon = epsilon
+
+    def parameter_specs(self, channels):
+        if channels % self.groups:
+            raise ValueError(f"{self.name}: {channels} channels are not divisible into {self.groups} groups")
+        return {"affine": ((2 * channels,), _ones_then_zeros)}
+
+    def call(self, x, embedding=None):
+        affine = self.instrument_parameters(embedding)["affine"]  # (instruments, 2*channels)
+        scale, bias = tf.split(affine, 2, axis=-1)  # 2 x (instruments, channels)
+        shape = tf.shape(x)
+        # Statistics per (instrument, item, group) from per-channel sums over time: two
+        # contiguous reductions instead of a strided 5-D one.
+        count = tf.cast(shape[2] * (self.input_channels // self.groups), x.dtype)
+        sums = tf.reshape(tf.reduce_sum(x, axis=2), (shape[0], shape[1], self.groups, -1))  # (instruments, batch, groups, channels/groups)
+        squares = tf.reshape(tf.reduce_sum(tf.square(x), axis=2), (shape[0], shape[1], self.groups, -1))
+        mean = tf.reduce_sum(sums, axis=-1, keepdims=True) / count  # (instruments, batch, groups, 1)
+        variance = tf.maximum(tf.reduce_sum(squares, axis=-1, keepdims=True) / count - tf.square(mean), 0.0)
+        # Normalisation and affine folded into one multiply-add per value:
+        # (x - mean) * rsqrt(var + eps) * scale + bias = x * a + c.
+        inverse = tf.math.rsqrt(variance + self.epsilon)
+        a = inverse * tf.reshape(scale, (shape[0], 1, self.groups, -1))  # (instruments, batch, groups, channels/groups)
+        c = tf.reshape(bias, (shape[0], 1, self.groups, -1)) - mean * a
+        a = tf.reshape(a, (shape[0], shape[1], 1, -1))  # (instruments, batch, 1, channels)
+        c = tf.reshape(c, (shape[0], shape[1], 1, -1))
+        return x * a + c
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"groups": self.groups, "epsilon": self.epsilon})
+        return config

@@ -1,0 +1,116 @@
+"""The masking network: a TCN that turns the mixture latent into four softmax masks."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_metatasnet.layers.instrument_conv import InstrumentConv1x1
+from tf_metatasnet.layers.instrument_group_norm import InstrumentGroupNorm
+from tf_metatasnet.layers.prelu import SharedPReLU
+from tf_metatasnet.layers.tcn_layer import TCNLayer
+
+
+@keras.saving.register_keras_serializable(package="tf_metatasnet")
+class MaskingTCN(keras.layers.Layer):
+    """Masks for the four instruments, computed together with per-instrument weights.
+
+    PReLU, GroupNorm, 1x1 conv (-> B), PReLU, GroupNorm; ``stack * layers`` TCN layers
+    with dilations ``2**(j % layers)``, residual connections and summed skips; PReLU,
+    GroupNorm, 1x1 conv (-> N), PReLU, GroupNorm; softmax across the instruments, so the
+    four masks of a latent value sum to one.
+
+    Args:
+        channels: ``N_i``, the mask's channels.
+        input_channels: channels of the input (``N_i``, or ``N_i + N_{i-1}`` from stage 1 on).
+        bottleneck_channels: ``B``.
+        hidden_channels: ``H``.
+        num_layers: TCN layers per stack (``layers``). Default 6.
+        num_stacks: TCN stacks (``stack``). Default 3.
+        kernel_size: depthwise kernel. Default 3.
+        residual_bias: biases on residual/skip convs. Default ``False``.
+        generated: generated or static weights. Default ``True``.
+        embedding_dim: ``E_1``. Default 8.
+        bottleneck_dim: ``E_2``. Default 5.
+
+    Call arguments:
+        x: ``(instruments, batch, time, input_channels)``.
+        embedding: ``(instruments, E_1)`` or ``None`` for static weights.
+
+    Returns:
+        ``(instruments, batch, time, channels)`` masks.
+    """
+
+    def __init__(self, channels: int, input_channels: int, bottleneck_channels: int,
+                 hidden_channels: int, num_layers: int = 6, num_stacks: int = 3, kernel_size: int = 3,
+                 residual_bias: bool = False, generated: bool = True, embedding_dim: int = 8,
+                 bottleneck_dim: int = 5, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.input_channels = input_channels
+        self.bottleneck_channels = bottleneck_channels
+        self.hidden_channels = hidden_channels
+        self.num_layers = num_layers
+        self.num_stacks = num_stacks
+        self.kernel_size = kernel_size
+        self.residual_bias = residual_bias
+        self.generated = generated
+        self.embedding_dim = embedding_dim
+        self.bottleneck_dim = bottleneck_dim
+        common = dict(generated=generated, embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim)
+        self.prelu_1 = SharedPReLU(name="prelu_1")
+        self.norm_1 = InstrumentGroupNorm(name="norm_1", **common)
+        self.in_conv = InstrumentConv1x1(bottleneck_channels, name="in_conv", **common)
+        self.prelu_2 = SharedPReLU(name="prelu_2")
+        self.norm_2 = InstrumentGroupNorm(name="norm_2", **common)
+        self.tcn = [
+            TCNLayer(bottleneck_channels, hidden_channels, kernel_size, 2 ** (j % num_layers),
+                     residual_bias, name=f"tcn_{j}", **common)
+            for j in range(num_stacks * num_layers)
+        ]
+        # The last layer's residual output feeds nothing (in the authors' model too): it is
+        # not computed, and its weights, kept for checkpoint compatibility, are frozen.
+        self.tcn[-1].res_out.trainable = False
+        self.prelu_3 = SharedPReLU(name="prelu_3")
+        self.norm_3 = InstrumentGroupNorm(name="norm_3", **common)
+        self.mask_output = InstrumentConv1x1(channels, name="mask_output", **common)
+        self.prelu_4 = SharedPReLU(name="prelu_4")
+        self.norm_4 = InstrumentGroupNorm(name="norm_4", **common)
+
+    def build(self, input_shape=None):
+        def shape(channels):
+            return (None, None, None, channels)
+
+        for layer in (self.prelu_1, self.norm_1, self.in_conv):
+            layer.build(shape(self.input_channels))
+        for layer in (self.prelu_2, self.norm_2, *self.tcn, self.prelu_3, self.norm_3, self.mask_output):
+            layer.build(shape(self.bottleneck_channels))
+        for layer in (self.prelu_4, self.norm_4):
+            layer.build(shape(self.channels))
+
+    def call(self, x, embedding=None):
+        x = self.in_conv(self.norm_1(self.prelu_1(x), embedding), embedding)  # (instruments, batch, time, B)
+        x = self.norm_2(self.prelu_2(x), embedding)
+        skips = 0.0
+        for j, layer in enumerate(self.tcn):
+            last = j == len(self.tcn) - 1
+            residual, skip = layer(x, embedding, residual=not last)
+            skips = skips + skip
+            if not last:
+                x = x + residual
+        x = self.mask_output(self.norm_3(self.prelu_3(skips), embedding), embedding)  # (instruments, batch, time, N)
+        x = self.norm_4(self.prelu_4(x), embedding)
+        # Softmax across the (few) instruments on the leading axis, without transposes.
+        x = tf.exp(x - tf.reduce_max(x, axis=0, keepdims=True))
+        return x / tf.reduce_sum(x, axis=0, keepdims=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "channels": self.channels, "input_channels": self.input_channels,
+            "bottleneck_channels": self.bottleneck_channels, "hidden_channels": self.hidden_channels,
+            "num_layers": self.num_layers, "num_stacks": self.num_stacks, "kernel_size": self.kernel_size,
+            "residual_bias": self.residual_bias, "generated": self.generated,
+            "embedding_dim": self.embedding_dim, "bottleneck_dim": self.bottleneck_dim,
+        })
+        return config

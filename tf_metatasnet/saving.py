@@ -1,0 +1,45 @@
+"""Loading and saving models: ``.keras`` files of this project and the authors' ``.pt`` checkpoints."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import keras
+
+
+def save_model(model, path: "str | os.PathLike") -> None:
+    """Saves ``model`` as a ``.keras`` file, atomically (a crash leaves no half-written file)."""
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"{path}: model files must end in .keras")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".keras", prefix=".tmp-", dir=directory)
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def load_model(path: "str | os.PathLike"):
+    """Loads a ready ``MetaTasNet``: a ``.keras`` file saved by this project, or a ``.pt``
+    checkpoint of the authors' code (needs the ``torch`` extra; see ``import_official``).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such model file")
+    if path.endswith(".pt") or path.endswith(".pth"):
+        from tf_metatasnet.importer import import_official
+
+        return import_official(path)
+    import tf_metatasnet.model  # noqa: F401  (registers the classes)
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (ValueError, OSError, KeyError) as error:
+        raise ValueError(f"{path}: not a readable tf-metatasnet model ({error})") from None
