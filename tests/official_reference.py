@@ -682,8 +682,18 @@ def _music_like(rng: np.random.RandomState, count: int, seconds: float,
     return [signals * scale for signals in outputs]
 
 
+def _noise(rng: np.random.RandomState, count: int, seconds: float,
+           rates: Sequence[int]) -> List[np.ndarray]:
+    """``count`` white Gaussian signals (std 0.2) per rate, like the shipped fixture's.
+
+    Full-band signals keep every STFT bin well above float32 rounding, so outputs are
+    well-conditioned for tight parity checks.
+    """
+    return [0.2 * rng.standard_normal((count, int(round(seconds * rate)))) for rate in rates]
+
+
 def make_case(args: argparse.Namespace, seed: int = 0, seconds: float = 1.0,
-              batch: int = 2) -> Dict[str, np.ndarray]:
+              batch: int = 2, signals: str = "music") -> Dict[str, np.ndarray]:
     """Build, randomise and run the reference model; return a fixture-like parity case.
 
     Args:
@@ -691,6 +701,8 @@ def make_case(args: argparse.Namespace, seed: int = 0, seconds: float = 1.0,
         seed: seed of the weights and of the signals.
         seconds: signal length; the base-rate length is rounded down to a multiple of ``W``.
         batch: training-batch size; item 1 (if any) has a silent "other" source.
+        signals: ``"music"`` (band-limited tonal signals, consistent across the rates) or
+            ``"noise"`` (white noise at each rate, as in the shipped fixture).
 
     Returns:
         NumPy arrays with the keys of ``official_small.npz``: ``"state_dict"`` (a dict
@@ -708,6 +720,7 @@ def make_case(args: argparse.Namespace, seed: int = 0, seconds: float = 1.0,
     seconds = T_0 / args.sampling_rate
     rates = [args.sampling_rate * 2 ** i for i in range(stages)]
     rng = np.random.RandomState(seed)
+    generate = {"music": _music_like, "noise": _noise}[signals]
 
     case: Dict[str, np.ndarray] = {
         "state_dict": {name: value.detach().cpu().numpy().copy()
@@ -716,7 +729,7 @@ def make_case(args: argparse.Namespace, seed: int = 0, seconds: float = 1.0,
 
     # inference: one mixture = sum of four random sources
     mixes = []
-    for i, sources in enumerate(_music_like(rng, NUM_INSTRUMENTS, seconds, rates)):
+    for i, sources in enumerate(generate(rng, NUM_INSTRUMENTS, seconds, rates)):
         mix = sources.sum(0).reshape(1, 1, -1).astype(np.float32)  # (1, 1, T_i)
         case[f"mix_{i}"] = mix
         mixes.append(torch.from_numpy(mix))
@@ -729,8 +742,7 @@ def make_case(args: argparse.Namespace, seed: int = 0, seconds: float = 1.0,
     if batch > 1:
         mask[1, 2, 0] = 0.0
     t_mixes, t_seps, t_masks = [], [], []
-    signals = _music_like(rng, batch * NUM_INSTRUMENTS, seconds, rates)
-    for i, flat in enumerate(signals):
+    for i, flat in enumerate(generate(rng, batch * NUM_INSTRUMENTS, seconds, rates)):
         sep = flat.reshape(batch, NUM_INSTRUMENTS, 1, -1) * mask[..., None]  # (batch, 4, 1, T_i)
         sep = sep.astype(np.float32)
         mix = sep.sum(1).astype(np.float32)  # (batch, 1, T_i)

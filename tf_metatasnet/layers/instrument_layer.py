@@ -52,6 +52,7 @@ class InstrumentLayer(keras.layers.Layer):
                 {name: math.prod(shape) for name, shape in self._shapes.items()},
                 self.embedding_dim, self.bottleneck_dim, name="generator")
             self.generator.build((self.num_instruments, self.embedding_dim))
+            self.generator.trainable = self.trainable  # a frozen layer's generator is frozen too
         else:
             self.static = {
                 name: self.add_weight(name=name, shape=(self.num_instruments, *shape), initializer=init)

@@ -1,0 +1,39 @@
+"""Shared fixtures: the authors' parity fixture and small models."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))  # for official_reference
+
+#: ``../shared/fixtures`` beside the checkout (CI has it there); overridable.
+FIXTURES = Path(os.environ.get("METATASNET_FIXTURES", TESTS.parent.parent / "shared" / "fixtures"))
+
+
+@pytest.fixture(scope="session")
+def fixture_dir() -> Path:
+    if not (FIXTURES / "official_small.pt").is_file():
+        raise FileNotFoundError(
+            f"{FIXTURES}: the authors' parity fixture is missing (expected ../shared/fixtures "
+            f"beside the checkout, or set METATASNET_FIXTURES)")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def official_small(fixture_dir):
+    """The fixture's arrays, as a dict."""
+    with np.load(fixture_dir / "official_small.npz") as data:
+        return {name: data[name] for name in data.files}
+
+
+def random_mixtures(config, batch=2, frames=40, seed=0):
+    """One random mixture per stage, ``(batch, frames * W_i)``."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((batch, frames * config.stride(i))).astype("float32")
+            for i in range(config.stages_num)]

@@ -1,0 +1,123 @@
+"""The MetaTasNet model: public contract, size, saving, XLA, gradients and Keras fit."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import random_mixtures
+
+import tf_metatasnet as tm
+
+
+def test_paper_preset_has_as_many_values_as_the_original_state_dict():
+    model = tm.build_model("paper")
+    assert model.count_params() == 45_545_602
+
+
+@pytest.mark.parametrize("batch, frames", [(1, 40), (3, 7), (2, 1)])
+def test_call_contract_any_batch_and_any_multiple_of_the_stride(batch, frames):
+    model = tm.build_model("tiny")
+    mixtures = random_mixtures(model.config, batch=batch, frames=frames)
+    outputs = model(mixtures)
+    assert len(outputs) == model.config.stages_num
+    for i, output in enumerate(outputs):
+        assert output.shape == (batch, 4, mixtures[i].shape[1])
+        assert output.dtype == tf.float32
+        assert np.all(np.isfinite(output.numpy()))
+    np.testing.assert_allclose(model.separate(mixtures).numpy(), outputs[-1].numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_batch_items_are_separated_independently():
+    model = tm.build_model("tiny")
+    mixtures = random_mixtures(model.config, batch=3, frames=30)
+    together = model(mixtures)[-1].numpy()
+    alone = model([m[1:2] for m in mixtures])[-1].numpy()
+    np.testing.assert_allclose(together[1:2], alone, rtol=1e-4, atol=1e-6)
+
+
+def test_wrong_inputs_are_clear_errors():
+    model = tm.build_model("tiny")
+    with pytest.raises(ValueError, match="list of 3 mixtures"):
+        model(random_mixtures(model.config)[:2])
+
+
+@pytest.mark.parametrize("overrides", [{}, {"independent_params": True, "residual_bias": True, "stages_num": 2}])
+def test_keras_file_round_trip_gives_identical_outputs(overrides, tmp_path):
+    model = tm.build_model("tiny", **overrides)
+    mixtures = random_mixtures(model.config)
+    path = tmp_path / "nested" / "model.keras"
+    tm.save_model(model, path)
+    assert sorted(os.listdir(path.parent)) == ["model.keras"]  # no temporary file left
+    loaded = tm.load_model(path)
+    assert isinstance(loaded, tm.MetaTasNet) and loaded.config == model.config
+    for a, b in zip(model(mixtures), loaded(mixtures)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_load_model_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        tm.load_model(tmp_path / "missing.keras")
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="junk.keras"):
+        tm.load_model(junk)
+    with pytest.raises(ValueError, match="must end in .keras"):
+        tm.save_model(tm.build_model("tiny"), tmp_path / "model.h5")
+
+
+def test_xla_compiled_model_matches_eager():
+    model = tm.build_model("tiny")
+    mixtures = [tf.constant(m) for m in random_mixtures(model.config, frames=50)]
+    compiled = tf.function(lambda x: model(x), jit_compile=True)
+    for a, b in zip(model(mixtures), compiled(mixtures)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"independent_params": True, "residual_bias": True}])
+def test_gradients_reach_every_trainable_variable(overrides):
+    model = tm.build_model("tiny", **overrides)
+    rng = np.random.default_rng(0)
+    sources = [rng.standard_normal((2, 4, 40 * model.config.stride(i))).astype("float32")
+               for i in range(model.config.stages_num)]
+    mixtures = [s.sum(1) for s in sources]
+    with tf.GradientTape() as tape:
+        loss, statistics = model.compute_objective(mixtures, sources, training=True)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    assert statistics.shape == (4 * model.config.stages_num + 3,)
+    missing = [v.path for v, g in zip(model.trainable_variables, gradients)
+               if g is None or not np.any(g.numpy())]
+    assert missing == []
+    # The spectrogram's window and statistics are frozen, like the original's.
+    frozen = {v.path.split("/")[-1] for v in model.non_trainable_variables}
+    assert {"window", "mean", "std"} <= frozen
+
+
+def test_dropout_only_while_training():
+    model = tm.build_model("tiny", dropout=0.5)
+    mixtures = random_mixtures(model.config)
+    a, b = model(mixtures)[-1].numpy(), model(mixtures)[-1].numpy()
+    np.testing.assert_array_equal(a, b)
+    trained = model(mixtures, training=True)[-1].numpy()
+    assert not np.allclose(trained, a)
+
+
+def test_keras_fit_lowers_the_training_loss():
+    keras.utils.set_random_seed(1)
+    model = tm.build_model("tiny")
+    rng = np.random.default_rng(1)
+    t = np.arange(40 * 20) / 8000.0
+    base = np.stack([np.sin(2 * np.pi * f * t) for f in (110.0, 55.0, 440.0, 660.0)])  # (4, samples)
+    sources = []
+    for i in range(model.config.stages_num):
+        up = np.repeat(base, 2 ** i, axis=-1)  # crude but aligned across the rates
+        sources.append(np.stack([up * g for g in rng.uniform(0.5, 1.5, (4, 4, 1))]).astype("float32"))
+    mixtures = [s.sum(1) for s in sources]
+    data = tf.data.Dataset.from_tensors((tuple(mixtures), tuple(sources))).repeat(3)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = model.fit(data, epochs=4, verbose=0).history
+    assert set(history) >= {"loss", "si_snr_drums", "si_snr_vocals"}
+    assert history["loss"][-1] < history["loss"][0] - 1.0
+    evaluation = model.evaluate(data, verbose=0, return_dict=True)
+    assert np.isfinite(evaluation["loss"])
