@@ -13,7 +13,6 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tf_metatasnet.layers as tml
 from tf_metatasnet.layers import (
@@ -203,10 +202,6 @@ def test_instrument_group_norm_matches_numpy(generated):
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: InstrumentGroupNorm computes the variance in one pass as E[x^2] - E[x]^2 in float32, "
-    "which cancels catastrophically for inputs with a large mean (error ~5e-3 at mean 100). "
-    "Remove this marker once the variance is computed from centred values."))
 @pytest.mark.parametrize("generated", [True, False], ids=["generated", "static"])
 def test_instrument_group_norm_is_accurate_for_a_large_mean(generated):
     y, expected = _group_norm_case(generated, loc=100.0, seed=3)

@@ -93,7 +93,7 @@ class Encoder(keras.layers.Layer):
 
     def call(self, signal):
         features = self.filterbank(signal)  # (batch, frames, channels/4 * filters)
-        spectrogram = self.spectrogram(signal, tf.shape(features)[1])  # (batch, frames, num_mels)
+        spectrogram = self.spectrogram(signal, frames=tf.shape(features)[1])  # (batch, frames, num_mels)
         x = tf.concat([features, spectrogram], axis=-1)
         x = tf.nn.relu(tf.matmul(x, self.bottleneck_1))
         return tf.matmul(x, self.bottleneck_2)  # (batch, frames, channels)

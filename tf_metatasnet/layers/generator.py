@@ -3,7 +3,8 @@
 This is what makes Meta-TasNet a *meta-learned* extractor: every conv and norm of the
 masking network owns a small generator that maps the (learned) embedding of each
 instrument through a bottleneck to that instrument's weights. Folding the result into
-constants gives an ordinary per-instrument network (see ``InstrumentConv1x1.weights_for``).
+constants gives an ordinary per-instrument network (see
+``InstrumentLayer.instrument_parameters``).
 """
 
 from __future__ import annotations

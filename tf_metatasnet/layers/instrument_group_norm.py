@@ -49,21 +49,19 @@ class InstrumentGroupNorm(InstrumentLayer):
         affine = self.instrument_parameters(embedding)["affine"]  # (instruments, 2*channels)
         scale, bias = tf.split(affine, 2, axis=-1)  # 2 x (instruments, channels)
         shape = tf.shape(x)
-        # Statistics per (instrument, item, group) from per-channel sums over time: two
-        # contiguous reductions instead of a strided 5-D one.
         count = tf.cast(shape[2] * (self.input_channels // self.groups), x.dtype)
-        sums = tf.reshape(tf.reduce_sum(x, axis=2), (shape[0], shape[1], self.groups, -1))  # (instruments, batch, groups, channels/groups)
-        squares = tf.reshape(tf.reduce_sum(tf.square(x), axis=2), (shape[0], shape[1], self.groups, -1))
-        mean = tf.reduce_sum(sums, axis=-1, keepdims=True) / count  # (instruments, batch, groups, 1)
-        variance = tf.maximum(tf.reduce_sum(squares, axis=-1, keepdims=True) / count - tf.square(mean), 0.0)
-        # Normalisation and affine folded into one multiply-add per value:
-        # (x - mean) * rsqrt(var + eps) * scale + bias = x * a + c.
-        inverse = tf.math.rsqrt(variance + self.epsilon)
-        a = inverse * tf.reshape(scale, (shape[0], 1, self.groups, -1))  # (instruments, batch, groups, channels/groups)
-        c = tf.reshape(bias, (shape[0], 1, self.groups, -1)) - mean * a
-        a = tf.reshape(a, (shape[0], shape[1], 1, -1))  # (instruments, batch, 1, channels)
-        c = tf.reshape(c, (shape[0], shape[1], 1, -1))
-        return x * a + c
+
+        def group_mean(values):
+            """(instruments, batch, time, channels) -> per-group mean broadcast to (..., 1, channels)."""
+            sums = tf.reshape(tf.reduce_sum(values, axis=2), (shape[0], shape[1], self.groups, -1))
+            means = tf.reduce_sum(sums, axis=-1, keepdims=True) / count  # (instruments, batch, groups, 1)
+            return tf.reshape(tf.broadcast_to(means, tf.shape(sums)), (shape[0], shape[1], 1, -1))
+
+        # Two passes with contiguous reductions over time: the centred variance stays
+        # exact for inputs with a large mean (E[x^2] - E[x]^2 would cancel in float32).
+        centred = x - group_mean(x)
+        inverse = tf.math.rsqrt(group_mean(tf.square(centred)) + self.epsilon)  # (instruments, batch, 1, channels)
+        return centred * (inverse * scale[:, None, None, :]) + bias[:, None, None, :]
 
     def get_config(self):
         config = super().get_config()

@@ -32,6 +32,7 @@ class MaskingTCN(keras.layers.Layer):
         generated: generated or static weights. Default ``True``.
         embedding_dim: ``E_1``. Default 8.
         bottleneck_dim: ``E_2``. Default 5.
+        num_instruments: sources computed together. Default 4.
 
     Call arguments:
         x: ``(instruments, batch, time, input_channels)``.
@@ -44,7 +45,7 @@ class MaskingTCN(keras.layers.Layer):
     def __init__(self, channels: int, input_channels: int, bottleneck_channels: int,
                  hidden_channels: int, num_layers: int = 6, num_stacks: int = 3, kernel_size: int = 3,
                  residual_bias: bool = False, generated: bool = True, embedding_dim: int = 8,
-                 bottleneck_dim: int = 5, **kwargs):
+                 bottleneck_dim: int = 5, num_instruments: int = 4, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.input_channels = input_channels
@@ -57,7 +58,9 @@ class MaskingTCN(keras.layers.Layer):
         self.generated = generated
         self.embedding_dim = embedding_dim
         self.bottleneck_dim = bottleneck_dim
-        common = dict(generated=generated, embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim)
+        self.num_instruments = num_instruments
+        common = dict(generated=generated, embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim,
+                      num_instruments=num_instruments)
         self.prelu_1 = SharedPReLU(name="prelu_1")
         self.norm_1 = InstrumentGroupNorm(name="norm_1", **common)
         self.in_conv = InstrumentConv1x1(bottleneck_channels, name="in_conv", **common)
@@ -112,5 +115,6 @@ class MaskingTCN(keras.layers.Layer):
             "num_layers": self.num_layers, "num_stacks": self.num_stacks, "kernel_size": self.kernel_size,
             "residual_bias": self.residual_bias, "generated": self.generated,
             "embedding_dim": self.embedding_dim, "bottleneck_dim": self.bottleneck_dim,
+            "num_instruments": self.num_instruments,
         })
         return config

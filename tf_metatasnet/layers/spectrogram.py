@@ -58,7 +58,8 @@ class LogSpectrogram(keras.layers.Layer):
 
     Call arguments:
         signal: ``(batch, samples)`` waveform.
-        frames: the number of output frames (the encoder's ``T'``).
+        frames: the number of output frames (the encoder's ``T'``); pass it by keyword
+            (Keras 3 takes only tensors as further positional arguments).
 
     Returns:
         ``(batch, frames, num_mels)``.

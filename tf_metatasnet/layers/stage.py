@@ -83,7 +83,8 @@ class Stage(keras.layers.Layer):
         self.mask = MaskingTCN(
             channels, channels + previous_channels, bottleneck_channels, hidden_channels,
             num_layers, num_stacks, tcn_kernel_size, residual_bias, generated=generated,
-            embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim, name="mask")
+            embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim,
+            num_instruments=num_instruments, name="mask")
         # Dropout2d of the authors: whole channels of an (item, instrument) latent.
         self.latent_dropout = keras.layers.SpatialDropout1D(dropout, name="latent_dropout")
 

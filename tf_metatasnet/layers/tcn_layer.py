@@ -24,6 +24,7 @@ class TCNLayer(keras.layers.Layer):
         generated: generated (``True``) or static per-instrument weights. Default ``True``.
         embedding_dim: ``E_1``. Default 8.
         bottleneck_dim: ``E_2``. Default 5.
+        num_instruments: sources computed together. Default 4.
 
     Call arguments:
         x: ``(instruments, batch, time, B)``.
@@ -37,7 +38,7 @@ class TCNLayer(keras.layers.Layer):
 
     def __init__(self, bottleneck_channels: int, hidden_channels: int, kernel_size: int = 3,
                  dilation_rate: int = 1, residual_bias: bool = False, generated: bool = True,
-                 embedding_dim: int = 8, bottleneck_dim: int = 5, **kwargs):
+                 embedding_dim: int = 8, bottleneck_dim: int = 5, num_instruments: int = 4, **kwargs):
         super().__init__(**kwargs)
         self.bottleneck_channels = bottleneck_channels
         self.hidden_channels = hidden_channels
@@ -47,7 +48,9 @@ class TCNLayer(keras.layers.Layer):
         self.generated = generated
         self.embedding_dim = embedding_dim
         self.bottleneck_dim = bottleneck_dim
-        common = dict(generated=generated, embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim)
+        self.num_instruments = num_instruments
+        common = dict(generated=generated, embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim,
+                      num_instruments=num_instruments)
         self.conv1d = InstrumentConv1x1(hidden_channels, name="conv1d", **common)
         self.prelu_1 = SharedPReLU(name="prelu_1")
         self.norm_1 = InstrumentGroupNorm(name="norm_1", **common)
@@ -76,5 +79,6 @@ class TCNLayer(keras.layers.Layer):
             "kernel_size": self.kernel_size, "dilation_rate": self.dilation_rate,
             "residual_bias": self.residual_bias, "generated": self.generated,
             "embedding_dim": self.embedding_dim, "bottleneck_dim": self.bottleneck_dim,
+            "num_instruments": self.num_instruments,
         })
         return config
