@@ -18,6 +18,15 @@ setup(
         "keras>=3.10,<4",
         "numpy>=1.26,<3",
         "tqdm>=4.66,<5",
+        # Audio I/O and resampling (tensorflow-io is not used: its last release cannot load
+        # its ops with TensorFlow >= 2.18). ffmpeg (a system package) decodes mp3/m4a/aac.
+        "soundfile>=0.12,<1",
+        "soxr>=0.3,<2",
+        # MUSDB18 reading (also .stem.mp4 through stempeg + ffmpeg) and BSS Eval v4 scoring.
+        "musdb>=0.4.2,<0.5",
+        "museval>=0.4.1,<0.5",
+        "stempeg>=0.2.3,<0.3",
+        "pyyaml>=6,<7",
     ],
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).

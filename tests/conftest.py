@@ -37,3 +37,23 @@ def random_mixtures(config, batch=2, frames=40, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal((batch, frames * config.stride(i))).astype("float32")
             for i in range(config.stages_num)]
+
+
+@pytest.fixture(scope="session")
+def toy_musdb_wav(tmp_path_factory):
+    """A small synthetic MUSDB18-HQ (3 train tracks, 1 of them in musdb's valid split; 2 test)."""
+    from tf_metatasnet.toy import make_toy_dataset
+
+    root = tmp_path_factory.mktemp("toy-musdb-wav")
+    make_toy_dataset(root, tracks=3, test_tracks=2, seconds=6.0, fmt="wav", seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def toy_musdb_stem(tmp_path_factory):
+    """The same in the MUSDB18 layout (``.stem.mp4``, AAC)."""
+    from tf_metatasnet.toy import make_toy_dataset
+
+    root = tmp_path_factory.mktemp("toy-musdb-stem")
+    make_toy_dataset(root, tracks=3, test_tracks=2, seconds=6.0, fmt="stem", seed=1)
+    return root

@@ -9,6 +9,9 @@ import argparse
 import os
 import sys
 
+#: Stem names, in the model's order (kept here so that ``--help`` needs no TensorFlow).
+SOURCE_NAMES = ("drums", "bass", "other", "vocals")
+
 
 def _import_official(args) -> int:
     from tf_metatasnet.importer import import_official
@@ -33,6 +36,122 @@ def _info(args) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _add_inference_options(parser) -> None:
+    """Options shared by ``separate`` and ``evaluate``: how a song is run through the model."""
+    group = parser.add_argument_group("inference")
+    group.add_argument("--chunk-seconds", type=_positive_float, default=20.0,
+                       help="audio kept from each model call (default: 20)")
+    group.add_argument("--context-seconds", type=_positive_float, default=4.0,
+                       help="extra audio on each side of a chunk (default: 4; the paper uses 8)")
+    group.add_argument("--overlap-seconds", type=_positive_float, default=None,
+                       help="crossfade between chunks (default: 1 or a quarter of the chunk; "
+                            "0 concatenates)")
+    group.add_argument("--batch-size", type=int, default=1, help="chunks per model call (default: 1)")
+    group.add_argument("--device", default=None,
+                       help="TensorFlow device: cpu, gpu, or e.g. /GPU:1 (default: TensorFlow's choice)")
+    group.add_argument("--no-xla", dest="xla", action="store_false",
+                       help="do not compile the model with XLA (faster start, slower run)")
+    group.add_argument("--downmix", action="store_true",
+                       help="mix inputs with more than two channels down to mono (default: error)")
+
+
+def _make_separator(args):
+    """Loads the model and builds a Separator from the shared inference options."""
+    import tensorflow as tf
+
+    from tf_metatasnet.saving import load_model
+    from tf_metatasnet.separator import Separator
+
+    if getattr(args, "jobs", None):
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(args.jobs)
+        except RuntimeError:  # TensorFlow already started in this process (e.g. called from Python)
+            print("metatasnet: --jobs ignored, TensorFlow is already running in this process",
+                  file=sys.stderr)
+    device = {"cpu": "/CPU:0", "gpu": "/GPU:0"}.get((args.device or "").lower(), args.device)
+    if device and "GPU" in device.upper() and not tf.config.list_physical_devices("GPU"):
+        raise ValueError(f"--device {args.device}: TensorFlow sees no GPU on this machine")
+    model = load_model(args.model)
+    return Separator(model, chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds,
+                     overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
+                     jit_compile=args.xla, device=device, downmix=args.downmix)
+
+
+def _separate(args) -> int:
+    from tqdm import tqdm
+
+    from tf_metatasnet.audio import AudioError
+    from tf_metatasnet.separator import SeparationError
+
+    separator = _make_separator(args)
+    failed = 0
+    for path in args.files:
+        bar = tqdm(total=1, unit="s", desc=os.path.basename(path), leave=True,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+
+        def progress(done, total, bar=bar):
+            bar.total = round(total, 1)
+            bar.n = round(done, 1)
+            bar.refresh()
+
+        try:
+            written = separator.separate_file(
+                path, args.output, stems=args.stems, fmt=args.format, filename=args.filename,
+                two_stems=args.two_stems, bitrate=args.bitrate, progress=progress)
+        except (SeparationError, AudioError, OSError) as error:
+            bar.close()
+            print(f"metatasnet separate: error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        bar.close()
+        print(f"{path}: wrote {', '.join(written)}")
+    if failed:
+        print(f"metatasnet separate: {failed} of {len(args.files)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _evaluate(args) -> int:
+    from tqdm import tqdm
+
+    from tf_metatasnet.evaluate import evaluate_tracks, format_table, load_musdb, score_table
+
+    tracks = load_musdb(args.musdb, is_wav=args.is_wav, subset=args.subset, tracks=args.tracks)
+    separator = _make_separator(argparse.Namespace(**{**vars(args), "jobs": None}))
+    with tqdm(total=len(tracks), unit="track", desc=f"evaluate {args.subset}") as bar:
+        store = evaluate_tracks(separator, tracks, output_dir=args.output, jobs=args.jobs,
+                                progress=lambda name, done, total: bar.update(1))
+    print(f"BSS Eval v4 (museval), median over frames, median over {len(tracks)} track(s), dB:")
+    print(format_table(score_table(store)))
+    print(f"per-track JSON, results.pandas and scores.json in {args.output}")
+    return 0
+
+
+
+def _make_toy_dataset(args) -> int:
+    from tqdm import tqdm
+
+    from tf_metatasnet.toy import make_toy_dataset
+
+    with tqdm(unit="track", desc="make-toy-dataset") as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        paths = make_toy_dataset(args.output, tracks=args.tracks, seconds=args.seconds,
+                                 fmt=args.format, test_tracks=args.test_tracks, seed=args.seed,
+                                 progress=progress)
+    layout = "MUSDB18-HQ (use --is-wav)" if args.format == "wav" else "MUSDB18 (.stem.mp4)"
+    print(f"{args.output}: {len(paths)} synthetic tracks in the {layout} layout")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metatasnet", description="Meta-TasNet music source separation (TensorFlow/Keras).")
@@ -50,6 +169,56 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print a model's configuration")
     info.add_argument("model", help="a .keras model or an authors' .pt checkpoint")
     info.set_defaults(run=_info)
+
+    sep = commands.add_parser(
+        "separate", help="separate songs into drums, bass, other and vocals",
+        description="Separate audio files (wav, flac, ogg, mp3, m4a/aac, ...; any rate; mono or "
+                    "stereo) into one file per stem, at the input's rate, length and channels.")
+    sep.add_argument("files", nargs="+", help="audio files to separate")
+    sep.add_argument("-o", "--output", required=True, help="output folder")
+    sep.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    sep.add_argument("--stems", nargs="+", choices=SOURCE_NAMES, default=None,
+                     help="stems to write (default: all four)")
+    sep.add_argument("--two-stems", choices=SOURCE_NAMES, default=None,
+                     help="write this stem and the sum of the others as no_STEM (e.g. karaoke: vocals)")
+    sep.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav",
+                     help="output format (default: wav, 32-bit float)")
+    sep.add_argument("--bitrate", type=int, default=320, help="mp3 bitrate in kbit/s (default: 320)")
+    sep.add_argument("--filename", default="{track}/{stem}.{ext}",
+                     help="output name template with {track}, {stem}, {ext} (default: {track}/{stem}.{ext})")
+    sep.add_argument("--jobs", type=int, default=None,
+                     help="CPU threads TensorFlow may use (default: all cores)")
+    _add_inference_options(sep)
+    sep.set_defaults(run=_separate)
+
+    ev = commands.add_parser(
+        "evaluate", help="separate and score MUSDB18 with museval (the paper's table)",
+        description="Separate every track of a MUSDB18 subset and score it with museval "
+                    "(BSS Eval v4): writes museval's per-track JSON and prints the paper's table "
+                    "(median over frames, median over tracks).")
+    ev.add_argument("--musdb", required=True, help="root of MUSDB18 (or MUSDB18-HQ with --is-wav)")
+    ev.add_argument("--is-wav", action="store_true", help="the MUSDB18-HQ layout (wav folders)")
+    ev.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    ev.add_argument("--subset", choices=("train", "test"), default="test", help="default: test")
+    ev.add_argument("--tracks", nargs="+", default=None, help="only these tracks (by name)")
+    ev.add_argument("-o", "--output", default="eval_results",
+                    help="folder for the JSON and the table (default: eval_results)")
+    ev.add_argument("--jobs", type=int, default=1,
+                    help="processes scoring tracks in parallel with separation (default: 1)")
+    _add_inference_options(ev)
+    ev.set_defaults(run=_evaluate)
+
+    toy = commands.add_parser(
+        "make-toy-dataset", help="write a synthetic MUSDB18 (music-like stems) to try the pipeline",
+        description="Write synthetic songs with true stems (drums, bass line, chords, a sung-like "
+                    "melody) in the MUSDB18-HQ (wav) or MUSDB18 (.stem.mp4) layout, readable by musdb.")
+    toy.add_argument("-o", "--output", required=True, help="dataset root")
+    toy.add_argument("--tracks", type=int, default=8, help="training tracks (default: 8)")
+    toy.add_argument("--test-tracks", type=int, default=None, help="test tracks (default: half of --tracks)")
+    toy.add_argument("--seconds", type=float, default=20.0, help="length of each track (default: 20)")
+    toy.add_argument("--format", choices=("wav", "stem"), default="wav", help="default: wav (MUSDB18-HQ)")
+    toy.add_argument("--seed", type=int, default=0)
+    toy.set_defaults(run=_make_toy_dataset)
     return parser
 
 
