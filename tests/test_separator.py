@@ -114,7 +114,7 @@ def test_chunking_adds_no_error_of_its_own(tiny_model):
     chunked = Separator(tiny_model, chunk_seconds=2.56, context_seconds=1.28, overlap_seconds=0.64,
                         jit_compile=False).separate(audio, 44100)
     for s in SOURCES:
-        assert si_sdr(whole[s], one_window[s]) > 100 or np.array_equal(whole[s], one_window[s])
+        np.testing.assert_allclose(one_window[s], whole[s], atol=1e-6 * np.abs(whole[s]).max())
         assert si_sdr(whole[s], chunked[s]) > 20, s
 
 

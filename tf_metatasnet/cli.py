@@ -137,7 +137,7 @@ def _evaluate(args) -> int:
 def _make_toy_dataset(args) -> int:
     from tqdm import tqdm
 
-    from tf_metatasnet.toy import make_toy_dataset
+    from tf_metatasnet.toy import make_toy_dataset, validation_track_names
 
     with tqdm(unit="track", desc="make-toy-dataset") as bar:
         def progress(done, total):
@@ -147,8 +147,11 @@ def _make_toy_dataset(args) -> int:
         paths = make_toy_dataset(args.output, tracks=args.tracks, seconds=args.seconds,
                                  fmt=args.format, test_tracks=args.test_tracks, seed=args.seed,
                                  progress=progress)
-    layout = "MUSDB18-HQ (use --is-wav)" if args.format == "wav" else "MUSDB18 (.stem.mp4)"
-    print(f"{args.output}: {len(paths)} synthetic tracks in the {layout} layout")
+    train = [path for path in paths if path.parent.name == "train"]
+    valid = [path for path in train if path.name.removesuffix(".stem.mp4") in validation_track_names()]
+    layout = "MUSDB18-HQ layout (read with --is-wav)" if args.format == "wav" else "MUSDB18 layout (.stem.mp4)"
+    print(f"{args.output}: {len(train)} training ({len(valid)} in musdb's valid split) and "
+          f"{len(paths) - len(train)} test tracks of {args.seconds:g} s, {layout}")
     return 0
 
 

@@ -15,15 +15,21 @@ harmonic partials), vocals a melody with glides, vibrato, vowel formants, gaps b
 notes and silent phrases. Instruments drop out in some two-bar sections, as in real songs,
 but every stem sounds somewhere in every track.
 
-Track ``i`` of a subset depends only on ``(seed, subset, i)``, not on how many tracks are
-made. About a quarter of the training tracks take their names from musdb's own validation
-list (``validation_tracks`` in ``musdb/configs/mus.yaml``), so that ``musdb.DB(...,
-subsets="train", split="valid")`` finds them and ``split="train"`` finds the others.
+For a given length and rate, track ``i`` of a subset depends only on ``(seed, subset, i)``,
+not on how many tracks are made. About a quarter of the training tracks take their names
+from musdb's own validation list (``validation_tracks`` in ``musdb/configs/mus.yaml``), so
+that ``musdb.DB(..., subsets="train", split="valid")`` finds them and ``split="train"``
+the others.
+
+Stem files decode (through musdb/stempeg) about a thousand samples longer than asked: AAC
+codes whole 1024-sample frames and ffmpeg does not trim the encoder's padding at the end.
+The extra samples are near-silent and the same in all five streams.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import pathlib
 import shutil
@@ -67,10 +73,15 @@ def _midi_hz(midi):
     return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
 
 
-def _pan(signal, position):
-    """Mono ``(n,)`` to stereo ``(n, 2)`` with constant-power panning, position in [-1, 1]."""
+def _pan_gains(position):
+    """Constant-power (left, right) gains for a position in [-1, 1] (-1: left)."""
     angle = (position + 1.0) * math.pi / 4.0
-    return np.stack([signal * math.cos(angle), signal * math.sin(angle)], axis=1)
+    return np.array([math.cos(angle), math.sin(angle)])
+
+
+def _pan(signal, position):
+    """Mono ``(n,)`` to stereo ``(n, 2)``."""
+    return signal[:, None] * _pan_gains(position)
 
 
 def _add(buffer, start, signal):
@@ -238,7 +249,7 @@ def _bass(song, rng):
             phases[1][0] = phases[0][0]  # same fundamental, decorrelated upper partials
             left, right = (_partials(freq, m, rate, amplitudes, p) * env for p in phases)
             tone = np.stack([left, right], axis=1) * rng.uniform(0.85, 1.0)
-            tone *= [math.cos((pan + 1) * math.pi / 4), math.sin((pan + 1) * math.pi / 4)]
+            tone *= _pan_gains(pan)
             _add(out, song.seconds_to_sample(bar * song.bar + onset * song.beat), tone)
     return out[:n]
 
@@ -278,13 +289,15 @@ def _other(song, rng):
                 env = _envelope(m, rate, 0.004, 0.02, decay=rng.uniform(0.12, 0.35), sustain=0.0)
             for i, note in enumerate(chord):
                 freq = float(_midi_hz(note))
-                position = spread * (2 * i / max(len(chord) - 1, 1) - 1) if len(chord) > 1 else spread * (
-                    1 if int(onset / 0.25) % 2 else -1) * 0.5
+                if len(chord) > 1:  # chord tones spread across the stereo image
+                    position = spread * (2 * i / (len(chord) - 1) - 1)
+                else:  # arpeggio notes alternate sides
+                    position = spread * (0.5 if round(onset / length) % 2 else -0.5)
                 phases = rng.uniform(0, 2 * np.pi, 12)
                 channels = [_partials(freq, m, rate, amplitudes, phases, detune)
                             for detune in (-2.0, 2.0)]  # slightly detuned channels: a chorus
                 stereo = np.stack(channels, axis=1) * env[:, None] / len(chord) ** 0.5
-                stereo *= [math.cos((position + 1) * math.pi / 4), math.sin((position + 1) * math.pi / 4)]
+                stereo *= _pan_gains(position)
                 _add(out, song.seconds_to_sample(start + onset * song.beat), 0.5 * stereo)
     return out[:n]
 
@@ -367,8 +380,7 @@ def _vocals(song, rng):
     voice *= amplitude
     delay = int(rng.integers(1, 4))  # a few samples between the channels: a little width
     right = np.concatenate([np.zeros(delay), voice[:-delay]])
-    pan = rng.uniform(-0.1, 0.1)
-    stereo = np.stack([voice * math.cos((pan + 1) * math.pi / 4), right * math.sin((pan + 1) * math.pi / 4)], axis=1)
+    stereo = np.stack([voice, right], axis=1) * _pan_gains(rng.uniform(-0.1, 0.1))
     return stereo[:n]
 
 
@@ -430,6 +442,10 @@ def track_names(tracks: int, test_tracks: int) -> tuple[list[str], list[str]]:
     train = [f"Toy Artist - Toy Song {i + 1:03d}" for i in range(tracks - count)] + validation[:count]
     test = [f"Toy Artist - Toy Test Song {i + 1:03d}" for i in range(test_tracks)]
     return train, test
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _temporary(path, suffix):
@@ -497,20 +513,20 @@ def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: 
         One path per track, training tracks first: the track's folder (wav) or its
         ``.stem.mp4`` file (stem).
     """
-    if isinstance(tracks, bool) or not isinstance(tracks, (int, np.integer)) or tracks < 1:
+    if not _is_integer(tracks) or tracks < 1:
         raise ValueError(f"tracks must be an integer >= 1, got {tracks!r}")
     if test_tracks is None:
         test_tracks = max(1, tracks // 2)
-    if isinstance(test_tracks, bool) or not isinstance(test_tracks, (int, np.integer)) or test_tracks < 0:
+    if not _is_integer(test_tracks) or test_tracks < 0:
         raise ValueError(f"test_tracks must be an integer >= 0, got {test_tracks!r}")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not (
             seconds > 0 and math.isfinite(seconds)):
         raise ValueError(f"seconds must be a positive number, got {seconds!r}")
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate < 8000:
+    if not _is_integer(rate) or rate < 8000:
         raise ValueError(f"rate must be an integer of at least 8000 Hz, got {rate!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not _is_integer(seed) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if fmt == "stem" and shutil.which("ffmpeg") is None:
         raise OSError(f"{output_dir}: ffmpeg is not installed (needed to write .stem.mp4 files; "
@@ -519,18 +535,19 @@ def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: 
     if root.exists() and not root.is_dir():
         raise OSError(f"{root}: exists and is not a folder")
     train, test = track_names(int(tracks), int(test_tracks))
-    jobs = [("train", 0, i, name) for i, name in enumerate(train)] + [("test", 1, i, name) for i, name in enumerate(test)]
+    jobs = ([("train", 0, i, name) for i, name in enumerate(train)]
+            + [("test", 1, i, name) for i, name in enumerate(test)])
     written = []
     for subset in ("train", "test"):
         (root / subset).mkdir(parents=True, exist_ok=True)
     if progress is not None:
         progress(0, len(jobs))
     for done, (subset, code, index, name) in enumerate(jobs, start=1):
-        audio = synthesize_track(seconds, rate, seed=(int(seed), code, index))
+        audio = synthesize_track(float(seconds), int(rate), seed=(int(seed), code, index))
         if fmt == "wav":
             folder = root / subset / name
             folder.mkdir(exist_ok=True)
-            # The mixture last: musdb lists a track folder by its mixture.wav.
+            # The mixture last: a folder with a mixture.wav has all its stems.
             for stem in SOURCES + ("mixture",):
                 _write_wav(folder / f"{stem}.wav", audio[stem], rate)
             written.append(folder)
