@@ -27,6 +27,10 @@ setup(
         "museval>=0.4.1,<0.5",
         "stempeg>=0.2.3,<0.3",
         "pyyaml>=6,<7",
+        # The prepared MUSDB18 cache is a TensorFlow Datasets dataset (tf_metatasnet.musdb_tfds).
+        "tensorflow-datasets>=4.9.6,<5",
+        # Training logs (keras.callbacks.TensorBoard); TensorFlow no longer installs it.
+        "tensorboard>=2.20,<3",
     ],
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).

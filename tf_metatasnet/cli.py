@@ -155,6 +155,45 @@ def _make_toy_dataset(args) -> int:
     return 0
 
 
+def _cmd_prepare(args) -> int:
+    from tf_metatasnet.prepare import PrepareError, prepare_musdb
+
+    try:
+        rates = [int(rate) for rate in args.rates.split(",") if rate.strip()]
+    except ValueError:
+        raise PrepareError(f"--rates {args.rates}: not a comma-separated list of integers") from None
+    splits = [split.strip() for split in args.splits.split(",") if split.strip()]
+    prepared = prepare_musdb(args.musdb, args.output, is_wav=args.is_wav,
+                             crop_seconds=args.crop_seconds, rates=rates, splits=splits,
+                             keep_resampled=args.keep_resampled, progress=True)  # tqdm bars
+    for split, names in prepared.splits.items():
+        print(f"{split}: {len(names)} track(s), {prepared.segments[split]} segment(s) of "
+              f"{prepared.segment_frames / prepared.rates[0]:g} s")
+    print(f"{prepared.cache_dir}: {prepared.disk_bytes() / 2 ** 20:.1f} MiB, sources at "
+          f"{', '.join(map(str, prepared.rates))} Hz (TFDS musdb_multirate/{prepared.config_name})")
+    print(f"in a training config: data: {{cache_dir: {prepared.cache_dir}}}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from tf_metatasnet.train import load_train_config, train
+
+    overrides = {}
+    for name in ("output_dir", "epochs", "steps_per_epoch", "strategy", "precision", "seed"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.cache_dir is not None:
+        overrides["data"] = {"cache_dir": args.cache_dir}
+    if args.xla is not None:
+        overrides["jit_compile"] = args.xla
+    config = load_train_config(args.config, **overrides)
+    result = train(config, resume=args.resume, verbose=1)  # Keras progress bar
+    best = "n/a" if result.best is None else f"{result.best:.2f} dB"
+    print(f"{config.output_dir}: trained epochs {result.initial_epoch + 1}-{config.epochs}; best "
+          f"SI-SNR {best} -> {config.output_dir}/best.keras (last: last.keras)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metatasnet", description="Meta-TasNet music source separation (TensorFlow/Keras).")
@@ -222,6 +261,46 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--format", choices=("wav", "stem"), default="wav", help="default: wav (MUSDB18-HQ)")
     toy.add_argument("--seed", type=int, default=0)
     toy.set_defaults(run=_make_toy_dataset)
+
+    prep = commands.add_parser(
+        "prepare", help="resample MUSDB18 once and store it as a TFDS dataset for training",
+        description="Resample every track of MUSDB18 (or MUSDB18-HQ) to the model's rates with "
+                    "soxr and build the musdb_multirate TensorFlow Datasets dataset in the "
+                    "cache folder (fixed-length int16 segments, aligned across rates). "
+                    "Re-running resumes where an interrupted run stopped.")
+    prep.add_argument("--musdb", required=True, help="root of MUSDB18 (or MUSDB18-HQ with --is-wav)")
+    prep.add_argument("--is-wav", action="store_true", help="the MUSDB18-HQ layout (wav folders)")
+    prep.add_argument("-o", "--output", required=True, help="cache folder")
+    prep.add_argument("--crop-seconds", type=float, default=8.0,
+                      help="training crop; segments are twice as long (default: 8)")
+    prep.add_argument("--splits", default="train,valid,test",
+                      help="musdb splits to prepare (default: train,valid,test)")
+    prep.add_argument("--rates", default="8000,16000,32000",
+                      help="sample rates, each a multiple of the first (default: 8000,16000,32000)")
+    prep.add_argument("--keep-resampled", action="store_true",
+                      help="keep CACHE_DIR/resampled (the per-track .npy files) after the build")
+    prep.set_defaults(run=_cmd_prepare)
+
+    tr = commands.add_parser(
+        "train", help="train a model from a prepared MUSDB18 cache (keras fit)",
+        description="Train Meta-TasNet with the recipe in a YAML config (training/configs/"
+                    "paper.yaml is the paper's). Writes best.keras, last.keras, history.csv, "
+                    "TensorBoard logs and resume checkpoints to the config's output_dir.")
+    tr.add_argument("--config", required=True, help="YAML training config")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in output_dir from its last checkpoint")
+    tr.add_argument("--cache-dir", help="prepared cache (overrides data.cache_dir)")
+    tr.add_argument("--output-dir", help="run folder (overrides output_dir)")
+    tr.add_argument("--epochs", type=int, help="total epochs (overrides epochs)")
+    tr.add_argument("--steps-per-epoch", type=int, help="overrides steps_per_epoch")
+    tr.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"),
+                    help="one device, every GPU of this machine, or several machines (TF_CONFIG)")
+    tr.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                    help="mixed_float16 on GPUs (overrides precision)")
+    tr.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                    help="compile the training step with XLA (overrides jit_compile)")
+    tr.add_argument("--seed", type=int)
+    tr.set_defaults(run=_cmd_train)
     return parser
 
 

@@ -45,8 +45,13 @@ class MetaTasNet(keras.Model):
                 num_instruments=len(SOURCES), name=f"stage_{i}")
             for i in range(c.stages_num)
         ]
+        # Metrics: the loss, the last stage's mean SI-SNR over instruments (the paper's
+        # validation criterion) and per instrument, and every earlier stage's per instrument.
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.si_snr_trackers = [keras.metrics.Mean(name=f"si_snr_{source}") for source in SOURCES]
+        self.si_snr_tracker = keras.metrics.Mean(name="si_snr")
+        self.si_snr_trackers = [
+            keras.metrics.Mean(name=(f"stage{i}_" if i < c.stages_num - 1 else "") + f"si_snr_{source}")
+            for i in range(c.stages_num) for source in SOURCES]
         self.build()
 
     @property
@@ -75,20 +80,23 @@ class MetaTasNet(keras.Model):
         last = len(self.stages) - 1
         for i, (stage, mixture) in enumerate(zip(self.stages, mixtures)):
             estimates, previous, mixture_latent = stage(
-                tf.convert_to_tensor(mixture, tf.float32), previous, training=training,
+                tf.cast(mixture, self.compute_dtype), previous, training=training,
                 decode=decode_all or i == last)
             outputs.append((estimates, previous, mixture_latent))
         return outputs
 
     def call(self, mixtures, training=False):
-        return [estimates for estimates, _, _ in self.forward_stages(mixtures, training)]
+        # float32 outputs whatever the dtype policy (mixed precision computes in float16).
+        return [tf.cast(estimates, tf.float32)
+                for estimates, _, _ in self.forward_stages(mixtures, training)]
 
     def separate(self, mixtures):
         """The model's answer only: the last stage's ``(batch, 4, samples_last)`` estimates.
 
         Same values as ``model(mixtures)[-1]``, without decoding the earlier stages.
         """
-        return self.forward_stages(mixtures, training=False, decode_all=False)[-1][0]
+        estimates = self.forward_stages(mixtures, training=False, decode_all=False)[-1][0]
+        return tf.cast(estimates, tf.float32)
 
     # ---------------------------------------------------------------- objective
     def compute_objective(self, mixtures, sources, masks=None, training=True):
@@ -118,9 +126,10 @@ class MetaTasNet(keras.Model):
             source_latents = stage.encoder(tf.reshape(reference, (-1, shape[-1])))  # (batch*4, frames, N)
             source_latents = tf.reshape(
                 source_latents, (shape[0], shape[1], -1, stage.channels))  # (batch, 4, frames, N)
+            # The objective is computed in float32, also under mixed precision.
             loss, stats = stage_objective(
-                estimates, reference, masks, tf.convert_to_tensor(mixture, tf.float32),
-                stage.decoder(mixture_latent), source_latents,
+                tf.cast(estimates, tf.float32), reference, masks, tf.convert_to_tensor(mixture, tf.float32),
+                tf.cast(stage.decoder(mixture_latent), tf.float32), tf.cast(source_latents, tf.float32),
                 c.reconstruction_loss_weight, c.dissimilarity_loss_weight, c.similarity_loss_weight)
             total += loss
             statistics.append(stats[:len(SOURCES)])
@@ -129,24 +138,44 @@ class MetaTasNet(keras.Model):
     # -------------------------------------------------------------- Keras fit
     @property
     def metrics(self):
-        return [self.loss_tracker, *self.si_snr_trackers]
+        return [self.loss_tracker, self.si_snr_tracker, *self.si_snr_trackers]
 
     def _update_metrics(self, loss, statistics):
+        """``statistics`` as ``compute_objective``'s: per-stage, per-instrument SI-SNR first."""
         self.loss_tracker.update_state(loss)
-        last = statistics[len(SOURCES) * (self.config.stages_num - 1):]
+        count = len(SOURCES) * self.config.stages_num
         for i, tracker in enumerate(self.si_snr_trackers):
-            tracker.update_state(last[i])
-        return {metric.name: metric.result() for metric in self.metrics}
+            tracker.update_state(statistics[i])
+        self.si_snr_tracker.update_state(tf.reduce_mean(statistics[count - len(SOURCES):count]))
+        results = {metric.name: metric.result() for metric in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages the workers' results with reduce(MEAN, axis=0), which needs an axis.
+            results = {name: tf.reshape(value, (1,)) for name, value in results.items()}
+        return results
 
     def train_step(self, data):
-        """``data`` = ``(mixtures, sources)`` or ``(mixtures, sources, masks)``."""
+        """``data`` = ``(mixtures, sources)`` or ``(mixtures, sources, masks)``.
+
+        Under a ``tf.distribute`` strategy each replica's loss is divided by the number of
+        replicas, so that the summed gradients are the mean of the replicas' gradients.
+        """
         mixtures, sources, masks = (tuple(data) + (None,))[:3]
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             loss, statistics = self.compute_objective(mixtures, sources, masks, training=True)
-            scaled = self.optimizer.scale_loss(loss)
+            scaled = self.optimizer.scale_loss(loss / replicas)
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(loss, statistics)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras's TensorFlow trainer takes a batch from the (distributed) iterator to build
+        # the model symbolically before fit/evaluate under a strategy; that fails with
+        # MultiWorkerMirroredStrategy's per-replica values. This model builds itself in
+        # __init__, so only an unbuilt optimizer needs Keras's step.
+        if self.optimizer is not None and not self.optimizer.built:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return None
 
     def test_step(self, data):
         mixtures, sources, masks = (tuple(data) + (None,))[:3]

@@ -66,7 +66,10 @@ class Encoder(keras.layers.Layer):
         self.num_mels = num_mels
         self.sample_rate = sample_rate
         scale = sample_rate // 8000
-        self.spectrogram = LogSpectrogram(1024 * scale, 256 * scale, num_mels, name="spectrogram")
+        # The log-power STFT always runs in float32 (no half-precision FFT, and log(|X|^2 + 1e-8)
+        # underflows in float16), also under a mixed-precision policy.
+        self.spectrogram = LogSpectrogram(1024 * scale, 256 * scale, num_mels, name="spectrogram",
+                                          dtype="float32")
 
     def build(self, input_shape=None):
         width = self.channels // 4
@@ -94,7 +97,7 @@ class Encoder(keras.layers.Layer):
     def call(self, signal):
         features = self.filterbank(signal)  # (batch, frames, channels/4 * filters)
         spectrogram = self.spectrogram(signal, frames=tf.shape(features)[1])  # (batch, frames, num_mels)
-        x = tf.concat([features, spectrogram], axis=-1)
+        x = tf.concat([features, tf.cast(spectrogram, features.dtype)], axis=-1)
         x = tf.nn.relu(tf.matmul(x, self.bottleneck_1))
         return tf.matmul(x, self.bottleneck_2)  # (batch, frames, channels)
 

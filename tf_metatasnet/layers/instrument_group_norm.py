@@ -48,6 +48,8 @@ class InstrumentGroupNorm(InstrumentLayer):
     def call(self, x, embedding=None):
         affine = self.instrument_parameters(embedding)["affine"]  # (instruments, 2*channels)
         scale, bias = tf.split(affine, 2, axis=-1)  # 2 x (instruments, channels)
+        dtype = x.dtype
+        x = tf.cast(x, tf.float32)  # statistics in float32, also under mixed precision
         shape = tf.shape(x)
         count = tf.cast(shape[2] * (self.input_channels // self.groups), x.dtype)
 
@@ -61,7 +63,8 @@ class InstrumentGroupNorm(InstrumentLayer):
         # exact for inputs with a large mean (E[x^2] - E[x]^2 would cancel in float32).
         centred = x - group_mean(x)
         inverse = tf.math.rsqrt(group_mean(tf.square(centred)) + self.epsilon)  # (instruments, batch, 1, channels)
-        return centred * (inverse * scale[:, None, None, :]) + bias[:, None, None, :]
+        scale, bias = tf.cast(scale, tf.float32), tf.cast(bias, tf.float32)
+        return tf.cast(centred * (inverse * scale[:, None, None, :]) + bias[:, None, None, :], dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -103,8 +103,10 @@ class MaskingTCN(keras.layers.Layer):
                 x = x + residual
         x = self.mask_output(self.norm_3(self.prelu_3(skips), embedding), embedding)  # (instruments, batch, time, N)
         x = self.norm_4(self.prelu_4(x), embedding)
-        # Softmax across the (few) instruments on the leading axis, without transposes.
-        x = tf.exp(x - tf.reduce_max(x, axis=0, keepdims=True))
+        # Softmax across the (few) instruments on the leading axis, without transposes. The
+        # shift by the maximum only guards exp() (softmax ignores it), so it carries no
+        # gradient: reduce_max's gradient here gave NaN under XLA.
+        x = tf.exp(x - tf.stop_gradient(tf.reduce_max(x, axis=0, keepdims=True)))
         return x / tf.reduce_sum(x, axis=0, keepdims=True)
 
     def get_config(self):

@@ -1,0 +1,253 @@
+"""Training: configs, statistics, fit, checkpoints, exact resume, strategies, the CLI."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+
+from tf_metatasnet.train import (TrainConfig, TrainError, build_training_model,
+                                 compute_spectrogram_statistics, load_train_config, read_state,
+                                 train)
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+sys.path.insert(0, str(TESTS))
+import distributed_worker  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def toy_cache(toy_musdb_wav, tmp_path_factory):
+    """The toy MUSDB18-HQ prepared with 0.5-s crops (train and valid splits)."""
+    from tf_metatasnet.prepare import prepare_musdb
+
+    return prepare_musdb(toy_musdb_wav, tmp_path_factory.mktemp("train-cache"), is_wav=True,
+                         crop_seconds=0.5, splits=("train", "valid"))
+
+
+def tiny_config(cache, output_dir, **changes):
+    values = {
+        "model": "tiny",
+        "data": {"cache_dir": str(cache.cache_dir), "batch_size": 2, "crop_seconds": 0.5,
+                 "shuffle_buffer": 4, "statistics_examples": 4, "validation_batch_size": 4,
+                 "seed": 1},
+        "optimizer": {"learning_rate": 3e-3, "restart_period": 1000},
+        "output_dir": str(output_dir), "epochs": 2, "steps_per_epoch": 4, "seed": 1,
+    }
+    values.update(changes)
+    return TrainConfig.from_dict(values)
+
+
+# ------------------------------------------------------------------ configs
+def test_paper_recipe_file_holds_the_papers_numbers():
+    config = load_train_config(ROOT / "training" / "configs" / "paper.yaml")
+    assert config.model == "paper" and config.epochs == 250
+    assert (config.data.batch_size, config.data.crop_seconds, config.data.cross_track_fraction,
+            config.data.gain_min, config.data.gain_max) == (12, 8.0, 0.5, 0.75, 1.25)
+    o = config.optimizer
+    assert (o.name, o.learning_rate, o.weight_decay, o.clipnorm, o.restart_period, o.restart_decay,
+            o.beta_1, o.beta_2, o.epsilon, o.lookahead_steps, o.lookahead_alpha) == (
+        "ranger", 1e-3, 5e-4, 5.0, 200_000, 0.85, 0.95, 0.999, 1e-5, 6, 0.5)
+    cpu = load_train_config(ROOT / "training" / "configs" / "cpu_small.yaml")
+    assert cpu.model == "small"
+
+
+def test_config_round_trips_and_rejects_mistakes(tmp_path):
+    config = TrainConfig.from_dict({"data": {"cache_dir": "c"}, "model": "tiny",
+                                    "model_overrides": {"dropout": 0.1}})
+    assert TrainConfig.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict()))) == config
+    assert config.model_config().dropout == 0.1
+    assert config.replace(data={"batch_size": 3}).data.batch_size == 3
+    bad = tmp_path / "bad.yaml"
+    for text, message in [("model: huge\ndata: {cache_dir: c}", "model must be one of"),
+                          ("data: {cache_dir: c}\nepoch: 3", "unknown setting"),
+                          ("data: {cache_dir: c, batch: 3}", "unknown data setting"),
+                          ("data: {cache_dir: c}\noptimizer: {name: sgd}", "optimizer.name"),
+                          ("data: {cache_dir: c}\nstrategy: tpu", "strategy must be"),
+                          ("epochs: 3", "data.cache_dir is required"),
+                          ("[1, 2", "not valid YAML")]:
+        bad.write_text(text)
+        with pytest.raises(TrainError, match=message) as error:
+            load_train_config(bad)
+        assert str(error.value).startswith(str(bad)) and "\n" not in str(error.value)
+    with pytest.raises(TrainError, match="cannot read"):
+        load_train_config(tmp_path / "missing.yaml")
+
+
+# ------------------------------------------------------------------ statistics
+def test_spectrogram_statistics_equal_numpy(toy_cache):
+    from tf_metatasnet.data import train_dataset
+
+    config = tiny_config(toy_cache, "unused")
+    model = build_training_model(config)
+    batches = list(train_dataset(toy_cache, config.data, (8000, 16000, 32000), 20, seed=5).take(2))
+    mean_std = compute_spectrogram_statistics(model, batches, examples=4)
+    for stage, (mean, std) in enumerate(mean_std):
+        n_fft, hop = 1024 * 2 ** stage, 256 * 2 ** stage
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+        frames = []
+        for mixtures, _, _ in batches:
+            for signal in mixtures[stage].numpy().astype(np.float64):
+                padded = np.pad(signal, n_fft // 2, mode="reflect")
+                for start in range(0, len(padded) - n_fft + 1, hop):
+                    spectrum = np.fft.rfft(padded[start:start + n_fft] * window)
+                    frames.append(np.log10(np.abs(spectrum) ** 2 + 1e-8))
+        frames = np.array(frames)
+        np.testing.assert_allclose(mean, frames.mean(axis=0), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(std, frames.std(axis=0), rtol=1e-3, atol=5e-3)  # float32 STFT
+
+
+# ------------------------------------------------------------------ fit, resume
+def test_fit_lowers_the_loss_and_writes_the_run(toy_cache, tmp_path):
+    config = tiny_config(toy_cache, tmp_path / "run", epochs=3, steps_per_epoch=6,
+                         validation_steps=2)
+    result = train(config)
+    losses = result.history["loss"]
+    assert losses[-1] < losses[0], losses
+    for name in ("config.yaml", "best.keras", "last.keras", "history.csv"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert any((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))
+    # Per-stage, per-instrument SI-SNR in the history (hence progress bar, CSV, TensorBoard).
+    for key in ("si_snr", "si_snr_vocals", "stage0_si_snr_drums", "stage1_si_snr_bass",
+                "val_si_snr", "val_stage0_si_snr_other"):
+        assert key in result.history, key
+    state = read_state(tmp_path / "run")
+    assert state["epoch"] == 3 and state["step"] == 18
+    assert state["best"] == pytest.approx(max(result.history["val_si_snr"]))
+    # The spectrogram statistics were computed and stored in the saved model.
+    import tf_metatasnet as tm
+
+    saved = tm.load_model(tmp_path / "run" / "best.keras")
+    assert not np.allclose(saved.stages[0].encoder.spectrogram.mean.numpy(), 0.0)
+    with pytest.raises(TrainError, match="--resume"):
+        train(config)
+
+
+def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_path):
+    import keras
+
+    snapshots = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots[epoch] = [np.array(v.numpy()) for v in self.model.optimizer.variables]
+
+    straight = train(tiny_config(toy_cache, tmp_path / "a", epochs=2), callbacks=[Record()])
+    first = train(tiny_config(toy_cache, tmp_path / "b", epochs=1))
+    assert int(first.model.optimizer.iterations.numpy()) == 4
+
+    loaded = {}
+
+    class AtResume(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            loaded["iterations"] = int(self.model.optimizer.iterations.numpy())
+            loaded["variables"] = [np.array(v.numpy()) for v in self.model.optimizer.variables]
+
+    resumed = train(tiny_config(toy_cache, tmp_path / "b", epochs=2), resume=True,
+                    callbacks=[AtResume()])
+    assert resumed.initial_epoch == 1
+    assert loaded["iterations"] == 4
+    # The resumed optimizer state (moments, Lookahead weights, step) is the one the straight
+    # run had after its first epoch (same seed, same data): bit for bit.
+    assert len(loaded["variables"]) == len(snapshots[0])
+    for a, b in zip(loaded["variables"], snapshots[0]):
+        np.testing.assert_array_equal(a, b)
+    assert int(resumed.model.optimizer.iterations.numpy()) == 8
+    assert read_state(tmp_path / "b")["epoch"] == 2
+    lines = (tmp_path / "b" / "history.csv").read_text().strip().splitlines()
+    assert len(lines) == 3  # header + one line per epoch, appended on resume
+    assert int(straight.model.optimizer.iterations.numpy()) == 8
+    with pytest.raises(TrainError, match="already trained"):
+        train(tiny_config(toy_cache, tmp_path / "b", epochs=2), resume=True)
+    with pytest.raises(TrainError, match="no checkpoint"):
+        train(tiny_config(toy_cache, tmp_path / "c"), resume=True)
+
+
+def test_mixed_precision_trains(toy_cache, tmp_path):
+    import keras
+
+    result = train(tiny_config(toy_cache, tmp_path / "mp", epochs=1, steps_per_epoch=2,
+                               validation_steps=0, precision="mixed_float16"))
+    assert np.isfinite(result.history["loss"]).all()
+    assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert result.model.stages[0].encoder.spectrogram.compute_dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+
+
+# ------------------------------------------------------------------ strategies
+def _reference(toy_cache, replicas, pipelines, initial_file):
+    with np.load(initial_file) as data:
+        initial = dict(data)
+    return distributed_worker.reference_weights(toy_cache.cache_dir, replicas, pipelines, initial)
+
+
+def _compare(weights, reference, initial_file):
+    """Equal within float32 summation-order noise; training moved the weights far more."""
+    with np.load(initial_file) as data:
+        initial = {name.split(":", 1)[1]: data[name] for name in data.files}  # by path
+    assert sorted(weights) == sorted(reference)
+    moved = max(np.abs(value - initial[name.split(":", 1)[1]]).max() for name, value in reference.items())
+    assert moved > 1e-2, moved
+    for name, value in reference.items():
+        np.testing.assert_allclose(weights[name], value, rtol=1e-3, atol=3e-4, err_msg=name)
+
+
+def test_mirrored_strategy_on_two_cpu_devices_agrees_with_one_device(toy_cache, tmp_path):
+    out = tmp_path / "mirrored.npz"
+    subprocess.run([sys.executable, str(TESTS / "distributed_worker.py"), "mirrored",
+                    str(toy_cache.cache_dir), str(out), "--cpu-devices", "2"],
+                   check=True, timeout=600)
+    with np.load(out) as data:
+        weights = dict(data)
+    initial = tmp_path / "mirrored.initial.npz"
+    _compare(weights, _reference(toy_cache, 2, 1, initial), initial)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_strategy_with_two_processes_agrees_with_one_device(toy_cache, tmp_path):
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
+        processes.append(subprocess.Popen(
+            [sys.executable, str(TESTS / "distributed_worker.py"), "multi_worker",
+             str(toy_cache.cache_dir), str(tmp_path / f"worker{index}.npz")], env=env))
+    for process in processes:
+        assert process.wait(timeout=600) == 0
+    initial = tmp_path / "worker0.initial.npz"
+    reference = _reference(toy_cache, 2, 2, initial)
+    for index in range(2):
+        with np.load(tmp_path / f"worker{index}.npz") as data:
+            _compare(dict(data), reference, initial)
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_train_and_resume(toy_cache, tmp_path):
+    from tf_metatasnet import cli
+
+    recipe = tmp_path / "recipe.yaml"
+    values = tiny_config(toy_cache, tmp_path / "cli-run", epochs=1, steps_per_epoch=2,
+                         validation_steps=1).to_dict()
+    recipe.write_text(yaml.safe_dump(values))
+    assert cli.main(["train", "--config", str(recipe)]) == 0
+    assert read_state(tmp_path / "cli-run")["epoch"] == 1
+    assert cli.main(["train", "--config", str(recipe)]) == 1  # would overwrite the run
+    assert cli.main(["train", "--config", str(recipe), "--resume", "--epochs", "2"]) == 0
+    assert read_state(tmp_path / "cli-run")["epoch"] == 2
+    assert cli.main(["train", "--config", str(tmp_path / "nope.yaml")]) == 1

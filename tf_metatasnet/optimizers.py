@@ -1,0 +1,297 @@
+"""The paper's optimizer: Ranger (RAdam + Lookahead), and its learning-rate schedule.
+
+Meta-TasNet is trained (``REFERENCE.md``, "Training recipe") with Ranger, betas
+``(0.95, 0.999)``, eps ``1e-5``, Lookahead ``k=6, alpha=0.5``, weight decay ``5e-4``, a
+learning rate of ``1e-3`` annealed with cosine warm restarts (period 200,000 steps, each
+restart's peak times 0.85) and gradients clipped to a global norm of 5.0.
+
+- ``Ranger``: a Keras 3 optimizer that reproduces lessw2020's ``ranger.py``
+  (github.com/lessw2020/Ranger-Deep-Learning-Optimizer, the version the authors used)
+  step for step. It keeps Keras' own weight decay, clipping, loss scaling, gradient
+  accumulation and EMA, works inside ``tf.function(jit_compile=True)`` and under
+  ``tf.distribute`` strategies, and saves its slow (Lookahead) weights with the rest of
+  its state.
+- ``cosine_warm_restarts``: the schedule, as Keras' serializable ``CosineDecayRestarts``.
+- ``build_optimizer``: the paper's recipe (or AdamW) from a few plain arguments.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+__all__ = ["Ranger", "build_optimizer", "cosine_warm_restarts"]
+
+
+def _constant(value, dtype):
+    """A Python number as a tensor of ``dtype``; ``ops.cast`` would round it to float32
+    first (``ops.cast(0.95, "float64")`` is 0.949999988)."""
+    return ops.convert_to_tensor(value, dtype=dtype)
+
+
+def _copy_of(reference):
+    """An initializer that returns ``reference``'s current value.
+
+    It reads the value under ``tf.init_scope`` so that building the optimizer during the
+    first trace of a ``tf.function`` copies the variable once, eagerly, instead of baking
+    a read of it into the traced graph.
+    """
+
+    def initializer(shape, dtype=None):
+        with tf.init_scope():
+            value = tf.identity(ops.convert_to_tensor(reference))
+        return tf.cast(value, dtype) if dtype is not None else value
+
+    return initializer
+
+
+@keras.saving.register_keras_serializable(package="tf_metatasnet")
+class Ranger(keras.optimizers.Optimizer):
+    """Ranger: RAdam with Lookahead, as in lessw2020's ``ranger.py``.
+
+    Per variable ``x`` with gradient ``g`` at update ``t`` (1-based; the number of
+    updates actually applied, see below):
+
+    - ``m = beta_1 * m + (1 - beta_1) * g``, ``v = beta_2 * v + (1 - beta_2) * g**2``;
+    - RAdam's rectification: ``N_max = 2 / (1 - beta_2) - 1``,
+      ``N_t = N_max - 2 t beta_2**t / (1 - beta_2**t)``. While ``N_t > sma_threshold``,
+      ``x -= lr * r_t / (1 - beta_1**t) * m / (sqrt(v) + epsilon)`` with
+      ``r_t = sqrt((1 - beta_2**t) (N_t - 4)(N_t - 2) N_max / ((N_max - 4)(N_max - 2) N_t))``;
+      before that (the first ~5 updates with ``beta_2=0.999``) the variance estimate is
+      not trusted and the step is bias-corrected momentum SGD,
+      ``x -= lr / (1 - beta_1**t) * m``;
+    - Lookahead: a slow copy of every variable, initialised to the variable's value when
+      the optimizer is built; after every ``lookahead_steps``-th update,
+      ``slow += lookahead_alpha * (x - slow)`` and ``x = slow``.
+
+    The scalar coefficients are computed in float64, as ``ranger.py`` does with Python
+    floats: ``N_t`` crosses the threshold 5 between ``t=5`` (4.996) and ``t=6`` (5.994),
+    and float32 is off by ~0.01 there. Both branches are selected with ``where`` rather than
+    Python or graph control flow, so one traced step serves every ``t`` (XLA, distribution
+    strategies). Like ``ranger.py``, gradients are densified (no sparse updates).
+
+    Keras' decoupled ``weight_decay`` (``x -= x * weight_decay * lr`` before the update)
+    is ``ranger.py``'s weight decay. ``t`` is ``self.iterations + 1``: with
+    ``gradient_accumulation_steps`` it counts real updates (``iterations`` is the micro-step
+    counter divided by the accumulation steps) while a learning-rate schedule still sees
+    micro-steps; under ``LossScaleOptimizer`` a step skipped for non-finite gradients
+    advances neither ``t`` nor the Lookahead cycle.
+
+    Args:
+        learning_rate: float, ``LearningRateSchedule`` or callable. Defaults to ``1e-3``.
+        beta_1: decay of the first moment. Defaults to ``0.95`` (the paper's).
+        beta_2: decay of the second moment. Defaults to ``0.999``.
+        epsilon: added to ``sqrt(v)``. Defaults to ``1e-5`` (the paper's).
+        lookahead_steps: ``k``, fast updates per Lookahead synchronisation. Defaults to 6.
+        lookahead_alpha: step of the slow weights towards the fast ones. Defaults to 0.5.
+        sma_threshold: ``N_t`` above which the adaptive (rectified) step is used. Defaults
+            to 5.0.
+        weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema, ema_momentum,
+        ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps: as in
+            ``keras.optimizers.Optimizer``.
+        name: defaults to ``"ranger"``.
+    """
+
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        beta_1=0.95,
+        beta_2=0.999,
+        epsilon=1e-5,
+        lookahead_steps=6,
+        lookahead_alpha=0.5,
+        sma_threshold=5.0,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name="ranger",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
+        if not 0.0 <= beta_1 < 1.0:
+            raise ValueError(f"`beta_1` must be in [0, 1). Received: beta_1={beta_1}")
+        if not 0.0 < beta_2 < 1.0:
+            raise ValueError(f"`beta_2` must be in (0, 1). Received: beta_2={beta_2}")
+        if not epsilon >= 0.0:
+            raise ValueError(f"`epsilon` must be >= 0. Received: epsilon={epsilon}")
+        if int(lookahead_steps) != lookahead_steps or lookahead_steps < 1:
+            raise ValueError("`lookahead_steps` must be an integer >= 1. "
+                             f"Received: lookahead_steps={lookahead_steps}")
+        if not 0.0 < lookahead_alpha <= 1.0:
+            raise ValueError("`lookahead_alpha` must be in (0, 1]. "
+                             f"Received: lookahead_alpha={lookahead_alpha}")
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.lookahead_steps = int(lookahead_steps)
+        self.lookahead_alpha = lookahead_alpha
+        self.sma_threshold = sma_threshold
+
+    def build(self, var_list):
+        """Create ``m``, ``v`` (zeros) and the slow weights (copies) for ``var_list``."""
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"])
+        # Variables that Keras overwrites with their gradient (float8 scales) get none,
+        # like add_optimizer_variables does.
+        self._slow_weights = [
+            None if self._overwrite_variable_with_gradient(variable)
+            else self.add_variable_from_reference(variable, name="slow",
+                                                  initializer=_copy_of(variable))
+            for variable in var_list
+        ]
+
+    @property
+    def slow_weights(self):
+        """The Lookahead slow weights, one per trainable variable (build order; empty
+        until built; ``None`` for variables overwritten with their gradient)."""
+        return list(getattr(self, "_slow_weights", []))
+
+    def _step_coefficients(self, local_step):
+        """``(rectified, step_size)`` for update ``local_step``; float64 scalars."""
+        t = ops.cast(local_step, "float64")
+        beta_1 = float(self.beta_1)
+        beta_2 = float(self.beta_2)
+        beta_2_power = ops.power(_constant(beta_2, "float64"), t)
+        bias_1 = 1.0 - ops.power(_constant(beta_1, "float64"), t)
+        sma_max = 2.0 / (1.0 - beta_2) - 1.0
+        sma = sma_max - 2.0 * t * beta_2_power / (1.0 - beta_2_power)
+        rectified = ops.greater(sma, float(self.sma_threshold))
+        # Only used where rectified; the clamp keeps a threshold below 4 NaN-free.
+        rectification = ops.sqrt(ops.maximum(
+            (1.0 - beta_2_power) * (sma - 4.0) / (sma_max - 4.0) * (sma - 2.0) / sma
+            * sma_max / (sma_max - 2.0), 0.0))
+        step_size = ops.where(rectified, rectification, 1.0) / bias_1
+        return rectified, step_size
+
+    def update_step(self, gradient, variable, learning_rate):
+        """One Ranger update of ``variable`` (after Keras' clipping and weight decay)."""
+        dtype = variable.dtype
+        gradient = ops.cast(gradient, dtype)
+        index = self._get_variable_index(variable)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        slow = self._slow_weights[index]
+
+        local_step = self.iterations + 1
+        rectified, step_size = self._step_coefficients(local_step)
+        scale = ops.cast(ops.cast(learning_rate, "float64") * step_size, dtype)
+
+        # 1 - beta in Python, as ranger.py: in float32, 1 - 0.999 is off by 1.3e-5.
+        beta_1, beta_2 = float(self.beta_1), float(self.beta_2)
+        self.assign(m, ops.add(ops.multiply(m, _constant(beta_1, dtype)),
+                               ops.multiply(gradient, _constant(1.0 - beta_1, dtype))))
+        self.assign(v, ops.add(ops.multiply(v, _constant(beta_2, dtype)),
+                               ops.multiply(ops.square(gradient), _constant(1.0 - beta_2, dtype))))
+        denominator = ops.add(ops.sqrt(v), _constant(self.epsilon, dtype))
+        direction = ops.where(rectified, ops.divide(m, denominator), m)
+        fast = ops.subtract(variable, ops.multiply(scale, direction))
+
+        # Lookahead, every k-th update: slow += alpha (fast - slow); fast = slow.
+        sync = ops.equal(ops.mod(local_step, self.lookahead_steps), 0)
+        pulled = ops.add(slow, ops.multiply(_constant(self.lookahead_alpha, dtype),
+                                            ops.subtract(fast, slow)))
+        self.assign(slow, ops.where(sync, pulled, slow))
+        self.assign(variable, ops.where(sync, pulled, fast))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "lookahead_steps": self.lookahead_steps,
+            "lookahead_alpha": self.lookahead_alpha,
+            "sma_threshold": self.sma_threshold,
+        })
+        return config
+
+
+def cosine_warm_restarts(learning_rate=1e-3, period=200_000, peak_decay=0.85, minimum=0.0):
+    """The paper's schedule: cosine annealing with warm restarts of a fixed period.
+
+    ``learning_rate`` is annealed along a half cosine to ``minimum`` over ``period``
+    steps, then restarted; the ``i``-th restart's peak is ``peak_decay**i`` times the
+    first (exactly so for ``minimum=0``; Keras keeps the floor at ``minimum``, so a peak
+    is ``minimum + (learning_rate - minimum) * peak_decay**i``).
+
+    Returns a ``keras.optimizers.schedules.CosineDecayRestarts`` with ``t_mul=1.0``,
+    ``m_mul=peak_decay`` and ``alpha=minimum / learning_rate``; it is evaluated at the
+    optimizer's raw step counter and serializes with the optimizer.
+    """
+    if not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be > 0. Received: {learning_rate}")
+    if not 0 <= minimum <= learning_rate:
+        raise ValueError(f"`minimum` must be in [0, learning_rate]. Received: {minimum}")
+    if not period >= 1:
+        raise ValueError(f"`period` must be >= 1. Received: {period}")
+    return keras.optimizers.schedules.CosineDecayRestarts(
+        initial_learning_rate=float(learning_rate),
+        first_decay_steps=int(period),
+        t_mul=1.0,
+        m_mul=float(peak_decay),
+        alpha=float(minimum) / float(learning_rate),
+    )
+
+
+def build_optimizer(name="ranger", learning_rate=1e-3, weight_decay=5e-4, clipnorm=5.0,
+                    schedule=True, period=200_000, peak_decay=0.85, minimum=0.0, **kwargs):
+    """The paper's optimizer (``"ranger"``) or Keras' AdamW (``"adamw"``).
+
+    Args:
+        name: ``"ranger"`` (default) or ``"adamw"``; case-insensitive.
+        learning_rate: a float peak learning rate, or a ready ``LearningRateSchedule``
+            (then used as is). Defaults to ``1e-3``.
+        weight_decay: decoupled weight decay. Defaults to ``5e-4``.
+        clipnorm: the gradients' *global* norm is clipped to this (PyTorch's
+            ``clip_grad_norm_``, as the authors do); ``None`` for no clipping. Defaults to
+            ``5.0``.
+        schedule: wrap a float ``learning_rate`` in ``cosine_warm_restarts(learning_rate,
+            period, peak_decay, minimum)``. Defaults to ``True``.
+        period, peak_decay, minimum: the schedule's, see ``cosine_warm_restarts``.
+        **kwargs: further arguments of the optimizer, e.g. ``beta_1`` or
+            ``gradient_accumulation_steps``; they override the recipe's.
+
+    With the defaults this is the recipe of ``REFERENCE.md``: Ranger with betas
+    ``(0.95, 0.999)``, eps ``1e-5``, ``k=6``, ``alpha=0.5``, weight decay ``5e-4``, global
+    norm 5.0 and cosine warm restarts of period 200,000 steps with peaks times 0.85.
+    """
+    key = str(name).lower()
+    if key not in ("ranger", "adamw"):
+        raise ValueError(f"Unknown optimizer {name!r}; expected 'ranger' or 'adamw'.")
+    if isinstance(learning_rate, (int, float)):
+        learning_rate = float(learning_rate)
+        if schedule:
+            learning_rate = cosine_warm_restarts(learning_rate, period=period,
+                                                 peak_decay=peak_decay, minimum=minimum)
+    options = dict(learning_rate=learning_rate, weight_decay=weight_decay,
+                   global_clipnorm=clipnorm)
+    if key == "ranger":
+        options.update(beta_1=0.95, beta_2=0.999, epsilon=1e-5, lookahead_steps=6,
+                       lookahead_alpha=0.5)
+        options.update(kwargs)
+        return Ranger(**options)
+    options.update(kwargs)
+    return keras.optimizers.AdamW(**options)
