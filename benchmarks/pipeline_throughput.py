@@ -1,8 +1,8 @@
 """Throughput and peak memory of the training input pipeline, against what a GPU consumes.
 
-For each ``--tracks N`` a synthetic MUSDB18-HQ of ``N`` training tracks of ``--seconds``
-(``tf_metatasnet.toy.make_toy_dataset``, wav, no test tracks; about a quarter of the N
-take musdb's validation names, so the ``train`` split holds the rest) is written and
+For each ``--tracks N`` a synthetic MUSDB18-HQ whose musdb ``train`` split holds ``N``
+tracks of ``--seconds`` (``tf_metatasnet.toy.make_toy_dataset``, wav, no test tracks; it
+also writes about N/3 tracks with musdb's validation names, which are not read) is written and
 prepared ONCE (``prepare_musdb``, crop 8 s, 8/16/32 kHz, ``train`` split) into ``--work``,
 which later invocations reuse. Then, for each N and each of ``--runs`` runs, a FRESH
 PROCESS (so that its peak RSS is that run's alone) builds the training pipeline with the
@@ -36,7 +36,6 @@ import os
 import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import run_measurement  # noqa: E402
 from inference_speed import matmul_gflop_per_audio_second  # noqa: E402
 
 PRESET = "paper"
@@ -90,8 +90,20 @@ def training_gflop_per_example(config, seconds: float) -> float:
     return per_second * seconds
 
 
+def toy_tracks_for(train_tracks: int) -> int:
+    """Tracks to ask ``make_toy_dataset`` for so that musdb's train split holds ``train_tracks``."""
+    from tf_metatasnet.toy import track_names
+    from tf_metatasnet.toy import validation_track_names
+
+    valid = set(validation_track_names())
+    tracks = train_tracks
+    while sum(name not in valid for name in track_names(tracks, 0)[0]) < train_tracks:
+        tracks += 1
+    return tracks
+
+
 def dataset_paths(work: Path, tracks: int, seconds: float) -> tuple[Path, Path]:
-    name = f"toy_{tracks}tracks_{seconds:g}s"
+    name = f"toy_{tracks}train_{seconds:g}s"
     return work / name, work / f"{name}_cache"
 
 
@@ -108,7 +120,8 @@ def ensure_prepared(work: Path, tracks: int, seconds: float):
             print(f"  {cache}: {error}; preparing again", flush=True)
     start = time.perf_counter()
     if not (toy / ".complete").exists():
-        make_toy_dataset(toy, tracks=tracks, seconds=seconds, fmt="wav", test_tracks=0, seed=0)
+        make_toy_dataset(toy, tracks=toy_tracks_for(tracks), seconds=seconds, fmt="wav",
+                         test_tracks=0, seed=0)
         (toy / ".complete").touch()
     prepared = prepare_musdb(toy, cache, is_wav=True, crop_seconds=CROP_SECONDS,
                              rates=(8000, 16000, 32000), splits=("train",))
@@ -198,15 +211,11 @@ def main() -> int:
               + (f" (prepared in {took:.0f} s)" if took else " (reused)"), flush=True)
         runs = []
         for run in range(args.runs):
-            command = [sys.executable, __file__, "--cache", prepared.cache_dir,
+            command = [__file__, "--cache", prepared.cache_dir,
                        "--batches", str(args.batches), "--seed", str(run)]
             if args.shuffle_buffer is not None:
                 command += ["--shuffle-buffer", str(args.shuffle_buffer)]
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-            result = subprocess.run(command, capture_output=True, text=True, env=env)
-            if result.returncode != 0:
-                raise RuntimeError(f"{shlex.join(command)} failed:\n{result.stderr[-3000:]}")
-            r = json.loads(result.stdout.strip().splitlines()[-1])
+            r = run_measurement(command)
             runs.append(r)
             print(f"  run {run + 1}: {r['examples_per_s']:7.1f} examples/s ({r['examples']} in "
                   f"{r['seconds']:.2f} s; warm-up {r['warmup_s']:.1f} s)  RSS before the pipeline "

@@ -34,12 +34,14 @@ import os
 import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_measurement  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_SOURCES = 4
@@ -174,15 +176,11 @@ def main() -> int:
     for impl in impls:
         runs = []
         for _ in range(args.runs):
-            command = [sys.executable, __file__, "--impl", impl, "--preset", args.preset,
+            command = [__file__, "--impl", impl, "--preset", args.preset,
                        "--batch", str(args.batch), "--seconds", str(args.seconds),
                        "--steps", str(args.steps), "--warmup", str(args.warmup),
                        "--xla" if args.xla else "--no-xla"]
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-            result = subprocess.run(command, capture_output=True, text=True, env=env)
-            if result.returncode != 0:
-                raise RuntimeError(f"{shlex.join(command)} failed:\n{result.stderr[-3000:]}")
-            r = json.loads(result.stdout.strip().splitlines()[-1])
+            r = run_measurement(command)
             runs.append(r)
             print(f"{label(impl, args.xla)}: median {r['median_s']:.3f} s/step of "
                   f"{', '.join(f'{t:.3f}' for t in r['times_s'])}  warm-up "

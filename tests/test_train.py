@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import yaml
 
 from tf_metatasnet.train import (TrainConfig, TrainError, build_training_model,

@@ -212,7 +212,9 @@ def _segment_stream(prepared, config, seed, split="train"):
     With ``track_sampling="uniform"`` a segment of a track with ``n`` segments is kept with
     probability ``n_min / n``, so every track is drawn equally often.
     """
-    dataset = prepared.as_dataset(split, shuffle_files=True, seed=seed, decode=False)  # int16
+    # int16; two files at a time, so that memory does not grow with the number of files.
+    dataset = prepared.as_dataset(split, shuffle_files=True, seed=seed, decode=False,
+                                  files_in_parallel=2)
     # Endless (repeat first, so shuffling never waits for a split's end); not reshuffled per
     # iterator, so that every iterator of a seeded pipeline gives the same batches (Keras's
     # fit under a strategy opens one to build the model, then another to train).

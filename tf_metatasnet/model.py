@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tf_metatasnet.config import SOURCES, MetaTasNetConfig, get_config
 from tf_metatasnet.layers.stage import Stage
-from tf_metatasnet.losses import STAGE_STATISTICS, source_masks, stage_objective
+from tf_metatasnet.losses import source_masks, stage_objective
 
 
 @keras.saving.register_keras_serializable(package="tf_metatasnet")
