@@ -380,8 +380,9 @@ def _find_unreadable(folder: str, is_wav: bool):
             path, name = os.path.join(folder, entry), entry[:-len(".stem.mp4")]
         else:
             continue
-        try:
-            stempeg.Info(path)
+        try:  # what musdb reads of every file while listing a split
+            info = stempeg.Info(path)
+            int(info.samples(0)), info.duration(0), info.sample_rate(0)
         except Exception as error:
             return name, _one_line(error)
     return None, None
