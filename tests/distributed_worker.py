@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-STEPS = int(os.environ.get("METATASNET_TEST_STEPS", "3"))
+STEPS = 3
 GLOBAL_BATCH = 4
 
 

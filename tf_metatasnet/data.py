@@ -201,11 +201,6 @@ def make_cross_track_example(examples, seed, config, frames, rates):
 
 
 # ------------------------------------------------------------------ segment streams
-def _track_counts(prepared, split):
-    counts = getattr(prepared, "track_segments", None)
-    return counts.get(split) if isinstance(counts, Mapping) else None
-
-
 def _segment_stream(prepared, config, seed, split="train"):
     """An endless, shuffled stream of raw (int16) segments of ``split``.
 
@@ -220,7 +215,7 @@ def _segment_stream(prepared, config, seed, split="train"):
     # fit under a strategy opens one to build the model, then another to train).
     dataset = dataset.repeat().shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
     if config.track_sampling == "uniform":
-        fewest = _fewest_segments(prepared, split)
+        fewest = float(min(prepared.track_segments[_split_key(split)].values()))
         keep = tf.data.Dataset.random(seed=seed + 1)
 
         def accept(example, draw):
@@ -231,11 +226,9 @@ def _segment_stream(prepared, config, seed, split="train"):
     return dataset
 
 
-def _fewest_segments(prepared, split):
-    counts = _track_counts(prepared, split)
-    if counts:
-        return float(min(counts.values()))
-    return 1.0
+def _split_key(split):
+    """``valid`` and ``validation`` name the same split of the cache."""
+    return "valid" if split == "validation" else split
 
 
 def _element_seeds(seed):
@@ -280,7 +273,7 @@ def train_dataset(prepared, config: DataConfig, rates, stride: int, *, batch_siz
         # least four) give four cross-track examples: example k takes source j from segment
         # (j + k) % 4, a Latin square, so every segment read serves all four sources once.
         groups = _segment_stream(prepared, config, seed + 10, split).batch(NUM_SOURCES, drop_remainder=True)
-        if len(prepared.splits[split]) >= NUM_SOURCES:
+        if len(prepared.splits[_split_key(split)]) >= NUM_SOURCES:
             groups = groups.filter(
                 lambda group: tf.size(tf.unique(group["track_id"])[0]) == NUM_SOURCES)
         group_seeds = _element_seeds(seed + 3)
