@@ -31,11 +31,15 @@ setup(
         "tensorflow-datasets>=4.9.6,<5",
         # Training logs (keras.callbacks.TensorBoard); TensorFlow no longer installs it.
         "tensorboard>=2.20,<3",
+        # The LiteRT interpreter: runs, checks and measures the exported TFLite models.
+        "ai-edge-litert>=2.3,<3",
     ],
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).
         "torch": ["torch>=2.6,<2.14"],
-        "dev": ["pytest>=8,<10", "pyyaml>=6,<7"],
+        "dev": ["pytest>=8,<10", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22"],
+        # gRPC client of TF Serving (tf_metatasnet.serving.GrpcBackend); REST needs nothing.
+        "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },
     entry_points={"console_scripts": ["metatasnet=tf_metatasnet.cli:main"]},
     classifiers=[

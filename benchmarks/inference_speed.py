@@ -65,12 +65,12 @@ def worker(args) -> dict:
         import torch
 
         sys.path.insert(0, str(ROOT / "tests"))
-        from official_reference import OfficialMetaTasNet, official_args
+        from official_reference import OfficialMetaTasNet, official_args_for
 
         from tf_metatasnet.config import get_config
 
         config = get_config(args.preset)
-        model = OfficialMetaTasNet(official_args(**config.to_dict())).eval()
+        model = OfficialMetaTasNet(official_args_for(config)).eval()
         mixtures = [torch.randn(1, 1, int(rates_seconds * r)) for r in config.stage_rates]
 
         def run():

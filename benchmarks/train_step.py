@@ -4,7 +4,10 @@ One training step is ``MetaTasNet.train_step`` in a ``tf.function`` (``--xla``:
 ``jit_compile=True``; default ``--no-xla``, the trainer's default): the forward pass of every stage, the paper's loss (SI-SNR of every
 stage, reconstruction, dissimilarity and similarity terms, ``compute_objective``), the
 backward pass and the Ranger update of ``tf_metatasnet.optimizers.build_optimizer("ranger")``
-(the paper's: Ranger, cosine warm restarts, global clipnorm 5), float32. The input is
+(the paper's: Ranger, cosine warm restarts, global clipnorm 5), float32, as ``metatasnet
+train`` runs it: the masking TCN recomputed in the backward pass (``recompute_tcn``, the
+default; ``--no-recompute`` keeps every activation instead), the C heap's free memory released
+after every step (``tf_metatasnet.memory``). The input is
 random, ``--batch`` x ``--seconds``: per stage a mixture ``(batch, samples_i)`` that is the
 sum of 4 random sources ``(batch, 4, samples_i)``, and masks all ones. ``--warmup`` steps
 (the first traces and compiles) are not timed; the median of ``--steps`` timed steps is
@@ -70,9 +73,10 @@ def tensorflow_step(args):
     import tensorflow as tf
 
     import tf_metatasnet as tm
+    from tf_metatasnet.memory import release_free_memory
     from tf_metatasnet.optimizers import build_optimizer
 
-    model = tm.build_model(args.preset)
+    model = tm.build_model(args.preset, recompute_tcn=args.recompute)
     model.compile(optimizer=build_optimizer("ranger"), jit_compile=args.xla)
     model.optimizer.build(model.trainable_variables)
     mixtures, sources, masks = random_batch(model.config, args.batch, args.seconds)
@@ -81,7 +85,9 @@ def tensorflow_step(args):
     compiled = tf.function(model.train_step, jit_compile=args.xla)
 
     def step():
-        return float(compiled(data)["loss"].numpy())
+        loss = float(compiled(data)["loss"].numpy())
+        release_free_memory()  # as metatasnet train does after every batch
+        return loss
 
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     return step, threads
@@ -92,13 +98,13 @@ def torch_step(args):
     import torch
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from official_reference import OfficialMetaTasNet, official_args
+    from official_reference import OfficialMetaTasNet, official_args_for
 
     from tf_metatasnet.config import get_config
 
     config = get_config(args.preset)
     torch.manual_seed(0)
-    model = OfficialMetaTasNet(official_args(**config.to_dict())).train()
+    model = OfficialMetaTasNet(official_args_for(config)).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     mixtures, sources, masks = random_batch(config, args.batch, args.seconds)
     mixes = [torch.from_numpy(m)[:, None] for m in mixtures]  # (batch, 1, T_i)
@@ -134,8 +140,10 @@ def worker(args) -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def label(impl: str, xla: bool) -> str:
-    return "authors' model (PyTorch)" if impl == "torch" else f"tf_metatasnet ({'XLA' if xla else 'no XLA'})"
+def label(impl: str, xla: bool, recompute: bool = True) -> str:
+    if impl == "torch":
+        return "authors' model (PyTorch)"
+    return f"tf_metatasnet ({'XLA' if xla else 'no XLA'}{'' if recompute else ', no recompute'})"
 
 
 def main() -> int:
@@ -149,6 +157,9 @@ def main() -> int:
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=False,
                         help="compile the TensorFlow step with XLA (default: --no-xla, as "
                              "TrainConfig.jit_compile)")
+    parser.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=True,
+                        help="recompute the masking TCN's activations in the backward pass "
+                             "(default, as the model's recompute_tcn)")
     parser.add_argument("--torch", action="store_true",
                         help="also time the authors' model (tests/official_reference.py)")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -179,10 +190,11 @@ def main() -> int:
             command = [__file__, "--impl", impl, "--preset", args.preset,
                        "--batch", str(args.batch), "--seconds", str(args.seconds),
                        "--steps", str(args.steps), "--warmup", str(args.warmup),
-                       "--xla" if args.xla else "--no-xla"]
+                       "--xla" if args.xla else "--no-xla",
+                       "--recompute" if args.recompute else "--no-recompute"]
             r = run_measurement(command)
             runs.append(r)
-            print(f"{label(impl, args.xla)}: median {r['median_s']:.3f} s/step of "
+            print(f"{label(impl, args.xla, args.recompute)}: median {r['median_s']:.3f} s/step of "
                   f"{', '.join(f'{t:.3f}' for t in r['times_s'])}  warm-up "
                   f"{', '.join(f'{t:.1f}' for t in r['warmup_s'])} s  last loss {r['loss']:.2f}  "
                   f"peak RSS {r['peak_rss_mib']:.0f} MiB  ({r['threads']} threads)", flush=True)
@@ -196,7 +208,7 @@ def main() -> int:
     print("\n| implementation | s per step (median) | peak RSS |")
     print("|---|---|---|")
     for impl, r in results.items():
-        print(f"| {label(impl, args.xla)} | {r['median_s']:.3f} s | {r['peak_rss_mib']:.0f} MiB |")
+        print(f"| {label(impl, args.xla, args.recompute)} | {r['median_s']:.3f} s | {r['peak_rss_mib']:.0f} MiB |")
     print(f"\n{TARGET_TEXT}.")
     tf_result = results["tf"]
     seconds, rss = tf_result["median_s"], tf_result["peak_rss_mib"]

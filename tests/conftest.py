@@ -57,3 +57,18 @@ def toy_musdb_stem(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy-musdb-stem")
     make_toy_dataset(root, tracks=3, test_tracks=2, seconds=6.0, fmt="stem", seed=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory):
+    """A seeded tiny model and its TF Serving export (all stems + ``metatasnet_vocals``)."""
+    import keras
+
+    import tf_metatasnet as tm
+    from tf_metatasnet.saved_model import export_saved_model
+
+    keras.utils.set_random_seed(5)
+    model = tm.build_model("tiny")
+    base = tmp_path_factory.mktemp("serving")
+    export_saved_model(model, base, name="metatasnet", version=3, instruments=("vocals",))
+    return model, base

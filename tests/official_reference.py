@@ -88,6 +88,12 @@ def official_args(**overrides) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
+def official_args_for(config) -> argparse.Namespace:
+    """The authors' namespace of a ``MetaTasNetConfig`` (its fields that their code has;
+    ``recompute_tcn``, a training-memory setting of ours, is left out)."""
+    return official_args(**{k: v for k, v in config.to_dict().items() if k in _DEFAULTS})
+
+
 # --------------------------------------------------------------------------------------
 # Generated ("dynamically weighted") and static per-instrument layers
 # --------------------------------------------------------------------------------------

@@ -205,5 +205,7 @@ def test_data_config_rejects_bad_values():
         DataConfig(cross_track_fraction=1.5)
     with pytest.raises(ValueError, match="track_sampling"):
         DataConfig(track_sampling="random")
+    with pytest.raises(ValueError, match="prefetch_batches"):
+        DataConfig(prefetch_batches=0)
     with pytest.raises(ValueError, match="unknown data setting"):
         DataConfig.from_dict({"batch": 3})

@@ -78,10 +78,15 @@ def _make_separator(args):
     device = {"cpu": "/CPU:0", "gpu": "/GPU:0"}.get((args.device or "").lower(), args.device)
     if device and "GPU" in device.upper() and not tf.config.list_physical_devices("GPU"):
         raise ValueError(f"--device {args.device}: TensorFlow sees no GPU on this machine")
-    model = load_model(args.model)
-    return Separator(model, chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds,
-                     overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
-                     jit_compile=args.xla, device=device, downmix=args.downmix)
+    options = dict(chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds,
+                   overlap_seconds=args.overlap_seconds, batch_size=args.batch_size, downmix=args.downmix)
+    if getattr(args, "server", None):
+        from tf_metatasnet.serving import serving_separator
+
+        return serving_separator(args.server, **options)
+    if not args.model:
+        raise ValueError("give --model (or --server for a TF Serving server)")
+    return Separator(load_model(args.model), jit_compile=args.xla, device=device, **options)
 
 
 def _separate(args) -> int:
@@ -194,6 +199,48 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_export_saved_model(args) -> int:
+    from tf_metatasnet.saved_model import export_saved_model
+    from tf_metatasnet.saving import load_model
+
+    written = export_saved_model(load_model(args.model), args.output, name=args.name,
+                                 version=args.version, instruments=args.instrument,
+                                 serving_root=args.serving_root)
+    for name, folder in written.items():
+        print(f"{name}: {folder}")
+    print(f"{os.path.join(args.output, 'models.config')}: serves {', '.join(written)}")
+    return 0
+
+
+def _cmd_export_tflite(args) -> int:
+    from tf_metatasnet.calibration import calibration_windows
+    from tf_metatasnet.export_report import format_table, measure, write_report
+    from tf_metatasnet.saving import load_model
+    from tf_metatasnet.tflite_export import Chunking, export_tflite, model_version
+
+    model = load_model(args.model)
+    config = model.config
+    chunking = Chunking.from_seconds(config.stage_rates[0], config.stride(0), args.chunk_seconds,
+                                     args.context_seconds, args.overlap_seconds)
+    calibration = None
+    if "int8" in args.quantization:
+        source = args.calibration
+        if source and len(source) == 1:
+            source = source[0]
+        calibration = calibration_windows(source, config.stage_rates, chunking.window,
+                                          args.calibration_windows, stride=config.stride(0))
+    paths = export_tflite(model, args.output, args.instrument, args.quantization, chunking,
+                          calibration, version=args.model_version or model_version(args.model),
+                          progress=print)
+    if args.report:
+        entries = measure(model, paths, runs=args.runs)
+        report = os.path.join(args.output, "export_report.json")
+        write_report(entries, report, model=os.path.abspath(args.model))
+        print(format_table(entries))
+        print(f"{report}: written")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metatasnet", description="Meta-TasNet music source separation (TensorFlow/Keras).")
@@ -218,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "stereo) into one file per stem, at the input's rate, length and channels.")
     sep.add_argument("files", nargs="+", help="audio files to separate")
     sep.add_argument("-o", "--output", required=True, help="output folder")
-    sep.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    sep.add_argument("--model", help="a .keras model or an authors' .pt checkpoint")
+    sep.add_argument("--server", default=None,
+                     help="separate through TF Serving instead of --model: "
+                          "http://host:8501/v1/models/NAME (REST) or grpc://host:8500/NAME")
     sep.add_argument("--stems", nargs="+", choices=SOURCE_NAMES, default=None,
                      help="stems to write (default: all four)")
     sep.add_argument("--two-stems", choices=SOURCE_NAMES, default=None,
@@ -301,6 +351,55 @@ def build_parser() -> argparse.ArgumentParser:
                     help="compile the training step with XLA (overrides jit_compile)")
     tr.add_argument("--seed", type=int)
     tr.set_defaults(run=_cmd_train)
+
+    export = commands.add_parser(
+        "export", help="export for TF Serving (SavedModel) or phones (TFLite per instrument)")
+    formats = export.add_subparsers(dest="format", required=True)
+    saved = formats.add_parser(
+        "saved-model", help="SavedModels in TF Serving's layout and a models.config",
+        description="Write BASE_DIR/NAME/VERSION (all stems) and BASE_DIR/NAME_INSTRUMENT/VERSION "
+                    "(one instrument, generator folded) SavedModels whose serving_default takes "
+                    "mixture_8000/16000/32000 (normalised, resampled outside) and returns one "
+                    "output per stem, plus BASE_DIR/models.config serving them all.")
+    saved.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    saved.add_argument("-o", "--output", required=True, help="TF Serving's model base folder")
+    saved.add_argument("--name", default="metatasnet", help="model name (default: metatasnet)")
+    saved.add_argument("--version", type=int, default=1, help="version folder (default: 1)")
+    saved.add_argument("--instrument", nargs="*", choices=SOURCE_NAMES, default=None,
+                       help="per-instrument models to write (default: all four; none with no value)")
+    saved.add_argument("--serving-root", default="/models",
+                       help="where the server sees BASE_DIR, for models.config (default: /models)")
+    saved.set_defaults(run=_cmd_export_saved_model)
+
+    lite = formats.add_parser(
+        "tflite", help="one TFLite model per instrument (builtin ops only) with metadata JSON",
+        description="Write INSTRUMENT_QUANTIZATION.tflite and .json per instrument and "
+                    "quantization (generator folded, fixed window, TFLite builtin ops only), "
+                    "then measure them into DIR/export_report.json and print the table.")
+    lite.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    lite.add_argument("-o", "--output", required=True, help="output folder")
+    lite.add_argument("--instrument", nargs="+", choices=SOURCE_NAMES, default=None,
+                      help="instruments (default: all four)")
+    lite.add_argument("--quantization", nargs="+", default=["float32", "float16", "dynamic", "int8"],
+                      choices=("float32", "float16", "dynamic", "int8"),
+                      help="variants to write (default: all four)")
+    lite.add_argument("--chunk-seconds", type=_positive_float, default=20.0,
+                      help="kept audio per window (default: 20)")
+    lite.add_argument("--context-seconds", type=_positive_float, default=4.0,
+                      help="context on each side (default: 4)")
+    lite.add_argument("--overlap-seconds", type=_positive_float, default=1.0,
+                      help="crossfade between windows (default: 1)")
+    lite.add_argument("--calibration", nargs="+", default=None,
+                      help="int8 calibration: a prepared cache folder or audio files "
+                           "(default: generated music)")
+    lite.add_argument("--calibration-windows", type=int, default=16,
+                      help="windows used for int8 calibration (default: 16)")
+    lite.add_argument("--model-version", default=None,
+                      help="recorded in the metadata (default: sha256 of the model file, 12 digits)")
+    lite.add_argument("--no-report", dest="report", action="store_false",
+                      help="skip the measurements (export_report.json)")
+    lite.add_argument("--runs", type=int, default=3, help="timed runs per latency (default: 3)")
+    lite.set_defaults(run=_cmd_export_tflite)
     return parser
 
 

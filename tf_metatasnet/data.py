@@ -58,6 +58,9 @@ class DataConfig:
         shuffle_buffer: segments held for shuffling, in each of the two streams (same-track
             and cross-track examples); memory is about ``2 * shuffle_buffer`` segments (14 MB
             each for the paper's 16-s segments). The cache itself is already shuffled.
+        prefetch_batches: batches made ahead of the model. A fixed number, not
+            ``AUTOTUNE``: autotuning sizes the buffer by throughput, so memory would grow
+            with the speed of the pipeline (a paper batch is 107 MB). Default 2.
         validation_batch_size: batch of the validation pipeline (full tracks, cut into the
             cache's segments, each channel an item).
         statistics_examples: training examples used for the spectrogram mean/std.
@@ -75,6 +78,7 @@ class DataConfig:
     track_sampling: str = "uniform"
     silence_threshold: float = 1e-4
     shuffle_buffer: int = 16
+    prefetch_batches: int = 2
     validation_batch_size: int = 4
     statistics_examples: int = 5000
     seed: "int | None" = None
@@ -91,9 +95,10 @@ class DataConfig:
                              f"{self.gain_min}, {self.gain_max}")
         if self.track_sampling not in ("uniform", "length"):
             raise ValueError(f"data.track_sampling must be 'uniform' or 'length', got {self.track_sampling!r}")
-        if self.shuffle_buffer < 1 or self.validation_batch_size < 1 or self.statistics_examples < 1:
-            raise ValueError("data.shuffle_buffer, validation_batch_size and statistics_examples "
-                             "must be positive")
+        if min(self.shuffle_buffer, self.prefetch_batches, self.validation_batch_size,
+               self.statistics_examples) < 1:
+            raise ValueError("data.shuffle_buffer, prefetch_batches, validation_batch_size and "
+                             "statistics_examples must be positive")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "DataConfig":
@@ -207,7 +212,8 @@ def _segment_stream(prepared, config, seed, split="train"):
     With ``track_sampling="uniform"`` a segment of a track with ``n`` segments is kept with
     probability ``n_min / n``, so every track is drawn equally often.
     """
-    # int16; two files at a time, so that memory does not grow with the number of files.
+    # int16; two files at a time, one record each, so that memory does not grow with the
+    # number of files.
     dataset = prepared.as_dataset(split, shuffle_files=True, seed=seed, decode=False,
                                   files_in_parallel=2)
     # Endless (repeat first, so shuffling never waits for a split's end); not reshuffled per
@@ -296,7 +302,7 @@ def train_dataset(prepared, config: DataConfig, rates, stride: int, *, batch_siz
     options = tf.data.Options()
     options.deterministic = bool(seed is not None) if deterministic is None else deterministic
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.with_options(options).prefetch(AUTOTUNE)
+    return dataset.with_options(options).prefetch(config.prefetch_batches)
 
 
 def validation_dataset(prepared, rates, stride: int, *, batch_size: int = 4, split: str = "valid",

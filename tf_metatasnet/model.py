@@ -42,7 +42,7 @@ class MetaTasNet(keras.Model):
                 sample_rate=c.stage_rate(i), generated=not c.independent_params,
                 embedding_dim=c.E_1, bottleneck_dim=c.E_2, residual_bias=c.residual_bias,
                 dropout=c.dropout, previous_channels=c.stage_channels(i - 1) if i else 0,
-                num_instruments=len(SOURCES), name=f"stage_{i}")
+                num_instruments=len(SOURCES), recompute_tcn=c.recompute_tcn, name=f"stage_{i}")
             for i in range(c.stages_num)
         ]
         # Metrics: the loss, the last stage's mean SI-SNR over instruments (the paper's

@@ -109,9 +109,10 @@ class PreparedDataset:
             decode: True (default): each ``sources_{rate}`` is dequantised to float32
                 ``(frames, 4, 2)`` (``int16 * scale / 32767``). False: the stored int16, for
                 dequantising later (e.g. after batching, on the accelerator).
-            files_in_parallel: how many files are read at once (TFDS's interleave cycle
-                length; default TFDS's, 16). A fixed small number keeps memory independent
-                of the dataset's size.
+            files_in_parallel: how many files are read at once, one record at a time from
+                each and without read-ahead, so that memory does not depend on the
+                dataset's size (the pipeline after it has its own buffers). Default: TFDS's
+                reading (16 files at once, blocks of 16 records, parallel, prefetched).
         """
         import tensorflow as tf
         import tensorflow_datasets as tfds
@@ -126,7 +127,14 @@ class PreparedDataset:
         if (input_context is not None and input_context.num_input_pipelines > 1
                 and builder.info.splits[tfds_split].num_shards < input_context.num_input_pipelines):
             shard_after, input_context = input_context, None  # too few files to split by file
-        options = {} if files_in_parallel is None else {"interleave_cycle_length": files_in_parallel}
+        options = {}
+        if files_in_parallel is not None:
+            # Bounded reading: files_in_parallel files open, one record at a time from each,
+            # no read-ahead of TFDS's own (its parallel interleave and prefetch buffer whole
+            # blocks of 16 records per file, which a bigger dataset fills further).
+            options = {"interleave_cycle_length": files_in_parallel, "interleave_block_length": 1,
+                       "num_parallel_calls_for_interleave_files": 1,
+                       "num_parallel_calls_for_decode": 1, "skip_prefetch": True}
         read_config = tfds.ReadConfig(shuffle_seed=seed, input_context=input_context,
                                       try_autocache=False,  # audio: never cache in memory implicitly
                                       **options)

@@ -1,6 +1,7 @@
 """Whole-song separation, as the authors' evaluation does it, streaming from file to file.
 
-:class:`Separator` wraps a model (which maps one segment to stems) with everything a song
+:class:`Separator` wraps a model (which maps one segment to stems; in this process, on a
+TF Serving server or as a TFLite model: see :class:`KerasBackend`) with everything a song
 needs: each channel separated on its own, very-high-quality resampling to the stages'
 rates, normalisation by each stage signal's standard deviation, chunks with context
 (:func:`tf_metatasnet.apply.apply_chunked`), resampling back to the input's rate and
@@ -30,7 +31,6 @@ import numpy as np
 
 from tf_metatasnet.apply import apply_chunked
 from tf_metatasnet.audio import AudioError, AudioReader, AudioWriter, StreamResampler
-from tf_metatasnet.config import SOURCES
 
 _BLOCK = 1 << 16  # frames per read/write block
 
@@ -101,20 +101,70 @@ class _Analysis:
     stds: np.ndarray     # (stages, channels) standard deviation of each stage signal
 
 
-class Separator:
-    """Separates whole songs with a Meta-TasNet model.
+class KerasBackend:
+    """Runs a ``MetaTasNet`` in this process: the :class:`Separator`'s default backend.
+
+    A *backend* maps one batch of normalised windows to estimates; the separator does
+    everything else. Other backends: ``tf_metatasnet.serving`` (TF Serving) and
+    ``tf_metatasnet.tflite_runner`` (one instrument's TFLite model). A backend has:
+
+    - ``rates``: the input rates, the first stage's (the *base* rate) first;
+    - ``stride``: the model's stride in base samples;
+    - ``sources``: the names of the estimates it returns, in order;
+    - ``window``: its fixed input length in base samples, or ``None`` for any length;
+    - ``rescale``: ``"lstsq"`` (the four estimates rescaled to the mixture by least
+      squares, as the authors) or ``"std"`` (multiplied by the std of the last input, for
+      a backend that returns one instrument);
+    - ``__call__(inputs)``: one ``(n, samples_i)`` float32 array per rate ->
+      ``(n, len(sources), samples_last)``.
 
     Args:
-        model: a ``MetaTasNet`` (e.g. from ``tf_metatasnet.load_model``).
+        model: a ``MetaTasNet``.
+        jit_compile: compile the model with XLA (faster after a one-off compilation).
+        device: a TensorFlow device such as ``"/CPU:0"`` or ``"/GPU:0"`` (default: TF's choice).
+    """
+
+    window = None
+    rescale = "lstsq"
+
+    def __init__(self, model, jit_compile: bool = True, device: "str | None" = None):
+        import tensorflow as tf
+
+        self.model = model
+        self.rates = tuple(model.config.stage_rates)
+        self.stride = model.config.stride(0)
+        self.sources = tuple(model.sources)
+        self.device = device
+        self._tf = tf
+        self._separate = tf.function(model.separate, jit_compile=jit_compile,
+                                     reduce_retracing=True)
+
+    def __call__(self, inputs: list) -> np.ndarray:
+        tf = self._tf
+        tensors = [tf.constant(x) for x in inputs]
+        if self.device:
+            with tf.device(self.device):
+                return self._separate(tensors).numpy()
+        return self._separate(tensors).numpy()
+
+
+class Separator:
+    """Separates whole songs with a Meta-TasNet model or another backend.
+
+    Args:
+        model: a ``MetaTasNet`` (e.g. from ``tf_metatasnet.load_model``), or a backend (see
+            :class:`KerasBackend`), e.g. a TF Serving client or a TFLite model.
         chunk_seconds: length of the region each model call keeps (default 20 s).
         context_seconds: extra audio given to the model on each side of it (default 4 s;
             the authors' evaluation uses 8 s). Larger chunks and context bring the result
-            closer to separating the song in one piece, at the cost of memory.
+            closer to separating the song in one piece, at the cost of memory. A backend
+            with a fixed ``window`` needs ``chunk + 2 * context`` equal to it.
         overlap_seconds: crossfade between neighbouring regions (default: 1 s or a quarter
             of the chunk, whichever is shorter; 0 reproduces the original's concatenation).
         batch_size: windows per model call (each times the number of channels).
-        jit_compile: compile the model with XLA (faster after a one-off compilation).
-        device: a TensorFlow device such as ``"/CPU:0"`` or ``"/GPU:0"`` (default: TF's choice).
+        jit_compile: compile the model with XLA (a ``MetaTasNet`` only).
+        device: a TensorFlow device such as ``"/CPU:0"`` or ``"/GPU:0"`` (a ``MetaTasNet``
+            only; default: TF's choice).
         downmix: average inputs of more than two channels to mono (their stems are then
             mono); without it such inputs are an error. The model is mono: mono and stereo
             inputs keep their channels, each separated on its own.
@@ -123,8 +173,6 @@ class Separator:
     def __init__(self, model, chunk_seconds: float = 20.0, context_seconds: float = 4.0,
                  overlap_seconds: "float | None" = None, batch_size: int = 1, jit_compile: bool = True,
                  device: "str | None" = None, downmix: bool = False):
-        import tensorflow as tf
-
         if overlap_seconds is None:
             overlap_seconds = min(1.0, chunk_seconds / 4)
         if chunk_seconds <= 0 or context_seconds < 0 or not 0 <= overlap_seconds < chunk_seconds:
@@ -132,31 +180,30 @@ class Separator:
                              "0 <= overlap_seconds < chunk_seconds")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.model = model
+        self.backend = (KerasBackend(model, jit_compile, device) if hasattr(model, "config")
+                        else model)
+        self.model = getattr(self.backend, "model", None)
         self.chunk_seconds = chunk_seconds
         self.context_seconds = context_seconds
         self.overlap_seconds = overlap_seconds
         self.batch_size = batch_size
-        self.jit_compile = jit_compile
-        self.device = device
         self.downmix = downmix
-        config = model.config
-        self.rates = config.stage_rates
+        self.rates = list(self.backend.rates)
         self.base_rate = self.rates[0]
         self.factors = [rate // self.base_rate for rate in self.rates]
-        # Windows start on a common frame of the encoder (stride) and of the spectrogram
-        # branch (STFT hop 256 * rate / 8000), so a window sees the same frames as the
-        # whole song would.
-        hop = 256 * max(1, self.base_rate // 8000)
-        self.align = math.lcm(config.stride(0), hop)
-        self.min_frames = config.stride(0)
-        self._tf = tf
-        self._separate = tf.function(model.separate, jit_compile=jit_compile,
-                                     reduce_retracing=True)
+        self.align = window_alignment(self.base_rate, self.backend.stride)
+        self.min_frames = self.backend.stride
+        self.chunk, self.context, self.overlap = (
+            int(round(seconds * self.base_rate))
+            for seconds in (chunk_seconds, context_seconds, overlap_seconds))
+        window = self.backend.window
+        if window is not None and self.chunk + 2 * self.context != window:
+            raise ValueError(f"the backend takes windows of {window} samples at {self.base_rate} Hz; "
+                             f"chunk + 2 * context is {self.chunk + 2 * self.context}")
 
     @property
     def sources(self) -> tuple[str, ...]:
-        return SOURCES
+        return tuple(self.backend.sources)
 
     # ------------------------------------------------------------------ public API
     def separate(self, audio: np.ndarray, rate: int,
@@ -169,9 +216,9 @@ class Separator:
         with tempfile.TemporaryDirectory(prefix="metatasnet-") as work:
             estimates, coefficients = self._run(reader, work, progress)
             scaled = np.fromfile(estimates, np.float32).reshape(reader.frames, reader.channels,
-                                                                 len(SOURCES))
+                                                                 len(self.sources))
             scaled = scaled * coefficients  # (frames, channels, sources)
-            return {name: np.ascontiguousarray(scaled[..., k]) for k, name in enumerate(SOURCES)}
+            return {name: np.ascontiguousarray(scaled[..., k]) for k, name in enumerate(self.sources)}
 
     def separate_file(self, path: "str | os.PathLike", output_dir: "str | os.PathLike",
                       stems: "Sequence[str] | None" = None, fmt: str = "wav",
@@ -238,13 +285,13 @@ class Separator:
     # ------------------------------------------------------------------ internals
     def _output_names(self, stems, two_stems) -> list[str]:
         if two_stems is not None:
-            if two_stems not in SOURCES:
-                raise ValueError(f"--two-stems must be one of {', '.join(SOURCES)}, got {two_stems!r}")
+            if two_stems not in self.sources:
+                raise ValueError(f"--two-stems must be one of {', '.join(self.sources)}, got {two_stems!r}")
             return [two_stems, f"no_{two_stems}"]
-        stems = list(stems) if stems else list(SOURCES)
-        unknown = [s for s in stems if s not in SOURCES]
+        stems = list(stems) if stems else list(self.sources)
+        unknown = [s for s in stems if s not in self.sources]
         if unknown:
-            raise ValueError(f"unknown stem(s) {', '.join(unknown)} (choose from {', '.join(SOURCES)})")
+            raise ValueError(f"unknown stem(s) {', '.join(unknown)} (choose from {', '.join(self.sources)})")
         return stems
 
     def _check_channels(self, reader):
@@ -295,20 +342,14 @@ class Separator:
         stds = np.where(variances > 0, np.sqrt(variances), 1.0)  # (stages, C)
         base = max(count / factor for count, factor in zip(counts, self.factors))
         length = int(np.ceil(base / self.align) * self.align)
+        if self.backend.window is not None:  # a fixed-size model: a short song is one padded window
+            length = max(length, self.backend.window)
         return _Analysis(frames, reader.rate, reader.channels, length, stds)
-
-    def _segment(self, inputs: list) -> np.ndarray:
-        tf = self._tf
-        tensors = [tf.constant(x) for x in inputs]
-        if self.device:
-            with tf.device(self.device):
-                return self._separate(tensors).numpy()
-        return self._separate(tensors).numpy()
 
     def _run(self, reader, work: str, progress) -> tuple[str, np.ndarray]:
         """Passes 1 and 2: returns the unscaled estimates' file and the lstsq coefficients."""
         info = self._analyse(reader, work)
-        channels, sources = info.channels, len(SOURCES)
+        channels, sources = info.channels, len(self.sources)
         stage_files = [open(os.path.join(work, f"stage{i}.f32"), "rb") for i in range(len(self.rates))]
         stage_lengths = [os.path.getsize(f.name) // (4 * channels) for f in stage_files]
 
@@ -326,9 +367,6 @@ class Separator:
             return signals
 
         base_rate = self.base_rate
-        chunk = int(round(self.chunk_seconds * base_rate))
-        context = int(round(self.context_seconds * base_rate))
-        overlap = int(round(self.overlap_seconds * base_rate))
         back = StreamResampler(self.rates[-1], info.rate, channels * sources)
         estimates_path = os.path.join(work, "estimates.f32")
         normal_matrix = np.zeros((channels, sources, sources))            # A^T A per channel
@@ -356,8 +394,9 @@ class Separator:
 
         try:
             with open(estimates_path, "wb") as file:
-                for block in apply_chunked(self._segment, read, info.length, chunk=chunk,
-                                           context=context, overlap=overlap, factors=self.factors,
+                for block in apply_chunked(self.backend, read, info.length, chunk=self.chunk,
+                                           context=self.context, overlap=self.overlap,
+                                           factors=self.factors,
                                            out_factor=self.factors[-1], align=self.align,
                                            batch_size=self.batch_size, progress=report):
                     # (C, S, n) at the last stage's rate -> (n, C * S) for the resampler
@@ -369,14 +408,16 @@ class Separator:
         finally:
             for file in stage_files:
                 file.close()
+        if self.backend.rescale == "std":  # undo the normalisation of the last stage's input
+            return estimates_path, np.repeat(info.stds[-1][:, None], sources, 1).astype(np.float32)
         coefficients = np.stack([np.linalg.lstsq(normal_matrix[c], normal_vector[c], rcond=None)[0]
                                  for c in range(channels)]).astype(np.float32)  # (C, S)
         return estimates_path, coefficients
 
     def _write_stems(self, estimates_path, coefficients, reader, names, writers, two_stems):
         """Pass 3: rescales the estimates block by block into the stem writers."""
-        channels, sources = reader.channels, len(SOURCES)
-        index = {name: k for k, name in enumerate(SOURCES)}
+        channels, sources = reader.channels, len(self.sources)
+        index = {name: k for k, name in enumerate(self.sources)}
         with open(estimates_path, "rb") as file:
             while True:
                 block = np.fromfile(file, np.float32, _BLOCK * channels * sources)
@@ -385,10 +426,17 @@ class Separator:
                 block = block.reshape(-1, channels, sources) * coefficients  # (frames, C, S)
                 for name, writer in zip(names, writers):
                     if two_stems is not None and name != two_stems:
-                        others = [index[s] for s in SOURCES if s != two_stems]
+                        others = [index[s] for s in self.sources if s != two_stems]
                         writer.write(block[..., others].sum(-1))
                     else:
                         writer.write(block[..., index[name]])
+
+
+def window_alignment(base_rate: int, stride: int) -> int:
+    """Where windows may start, in base samples: on a common frame of the encoder (its
+    ``stride``) and of the spectrogram branch (STFT hop ``256 * base_rate / 8000``), so that
+    a window sees the same frames as the whole song would."""
+    return math.lcm(stride, 256 * max(1, base_rate // 8000))
 
 
 def _check_writable(paths) -> list[str]:

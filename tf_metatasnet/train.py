@@ -45,6 +45,7 @@ import tensorflow as tf
 
 from tf_metatasnet.config import PRESETS, MetaTasNetConfig, get_config
 from tf_metatasnet.data import DataConfig, train_dataset, validation_dataset
+from tf_metatasnet.memory import release_free_memory
 from tf_metatasnet.model import MetaTasNet
 from tf_metatasnet.saving import save_model
 
@@ -346,6 +347,17 @@ def read_state(output_dir) -> "dict | None":
         return json.load(f)
 
 
+class ReleaseMemory(keras.callbacks.Callback):
+    """Returns the C heap's free memory to the system after every training batch.
+
+    Without it glibc's heaps fragment and the process grows step after step (see
+    ``tf_metatasnet.memory``); with it the peak stays at one step's working set.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        release_free_memory()
+
+
 class Checkpointer(keras.callbacks.Callback):
     """Writes the resume checkpoint every epoch and ``best.keras`` on improvement.
 
@@ -478,7 +490,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
                 validation = validation.take(config.validation_steps)
         monitor = "val_si_snr" if validation is not None else "si_snr"
         checkpointer = Checkpointer(output_dir, monitor, state, chief)
-        standard = [checkpointer, keras.callbacks.TerminateOnNaN()]
+        standard = [checkpointer, keras.callbacks.TerminateOnNaN(), ReleaseMemory()]
         if chief:
             standard += [
                 keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=bool(state)),

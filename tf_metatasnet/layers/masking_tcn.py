@@ -33,6 +33,12 @@ class MaskingTCN(keras.layers.Layer):
         embedding_dim: ``E_1``. Default 8.
         bottleneck_dim: ``E_2``. Default 5.
         num_instruments: sources computed together. Default 4.
+        recompute: recompute activations in the backward pass instead of keeping them from
+            the forward pass (gradient checkpointing with ``tf.recompute_grad``, in segments:
+            the head, each TCN layer, the tail). The TCN holds most of a training step's
+            memory (each layer a dozen ``(instruments, batch, time, H)`` tensors); with
+            this only each segment's input is kept. Same outputs and gradients. Default
+            ``False``.
 
     Call arguments:
         x: ``(instruments, batch, time, input_channels)``.
@@ -45,7 +51,8 @@ class MaskingTCN(keras.layers.Layer):
     def __init__(self, channels: int, input_channels: int, bottleneck_channels: int,
                  hidden_channels: int, num_layers: int = 6, num_stacks: int = 3, kernel_size: int = 3,
                  residual_bias: bool = False, generated: bool = True, embedding_dim: int = 8,
-                 bottleneck_dim: int = 5, num_instruments: int = 4, **kwargs):
+                 bottleneck_dim: int = 5, num_instruments: int = 4, recompute: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.input_channels = input_channels
@@ -59,6 +66,7 @@ class MaskingTCN(keras.layers.Layer):
         self.embedding_dim = embedding_dim
         self.bottleneck_dim = bottleneck_dim
         self.num_instruments = num_instruments
+        self.recompute = recompute
         common = dict(generated=generated, embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim,
                       num_instruments=num_instruments)
         self.prelu_1 = SharedPReLU(name="prelu_1")
@@ -92,15 +100,23 @@ class MaskingTCN(keras.layers.Layer):
             layer.build(shape(self.channels))
 
     def call(self, x, embedding=None):
-        x = self.in_conv(self.norm_1(self.prelu_1(x), embedding), embedding)  # (instruments, batch, time, B)
-        x = self.norm_2(self.prelu_2(x), embedding)
+        x = self._segment(self._head, x, embedding)  # (instruments, batch, time, B)
         skips = 0.0
         for j, layer in enumerate(self.tcn):
-            last = j == len(self.tcn) - 1
-            residual, skip = layer(x, embedding, residual=not last)
-            skips = skips + skip
-            if not last:
+            if j < len(self.tcn) - 1:
+                residual, skip = self._segment(layer, x, embedding)
                 x = x + residual
+            else:
+                skip = self._segment(lambda x, embedding: layer(x, embedding, residual=False)[1],
+                                     x, embedding)
+            skips = skips + skip
+        return self._segment(self._tail, skips, embedding)  # (instruments, batch, time, N)
+
+    def _head(self, x, embedding):
+        x = self.in_conv(self.norm_1(self.prelu_1(x), embedding), embedding)  # (instruments, batch, time, B)
+        return self.norm_2(self.prelu_2(x), embedding)
+
+    def _tail(self, skips, embedding):
         x = self.mask_output(self.norm_3(self.prelu_3(skips), embedding), embedding)  # (instruments, batch, time, N)
         x = self.norm_4(self.prelu_4(x), embedding)
         # Softmax across the (few) instruments on the leading axis, without transposes. The
@@ -108,6 +124,19 @@ class MaskingTCN(keras.layers.Layer):
         # gradient: reduce_max's gradient here gave NaN under XLA.
         x = tf.exp(x - tf.stop_gradient(tf.reduce_max(x, axis=0, keepdims=True)))
         return x / tf.reduce_sum(x, axis=0, keepdims=True)
+
+    def _segment(self, function, x, embedding):
+        """``function(x, embedding)``, under ``tf.recompute_grad`` when ``recompute``.
+
+        The network is checkpointed in segments (the head, each TCN layer, the tail), so
+        a training step keeps only the segments' inputs and recomputes the rest during
+        the backward pass.
+        """
+        if not self.recompute:
+            return function(x, embedding)
+        if embedding is None:  # recompute_grad takes tensors only
+            return tf.recompute_grad(lambda x: function(x, None))(x)
+        return tf.recompute_grad(function)(x, embedding)
 
     def get_config(self):
         config = super().get_config()
@@ -117,6 +146,6 @@ class MaskingTCN(keras.layers.Layer):
             "num_layers": self.num_layers, "num_stacks": self.num_stacks, "kernel_size": self.kernel_size,
             "residual_bias": self.residual_bias, "generated": self.generated,
             "embedding_dim": self.embedding_dim, "bottleneck_dim": self.bottleneck_dim,
-            "num_instruments": self.num_instruments,
+            "num_instruments": self.num_instruments, "recompute": self.recompute,
         })
         return config

@@ -39,6 +39,8 @@ class Stage(keras.layers.Layer):
         previous_channels: channels of the previous stage's latents (``N_{i-1}``), 0 for
             the first stage. Default 0.
         num_instruments: sources separated. Default 4.
+        recompute_tcn: gradient checkpointing of the masking TCN's layers (see
+            ``MaskingTCN``'s ``recompute``). Default ``False``.
 
     Call arguments:
         mixture: ``(batch, samples)`` at ``sample_rate``, ``samples`` a multiple of ``stride``.
@@ -58,7 +60,7 @@ class Stage(keras.layers.Layer):
                  filters: int = 3, num_mels: int = 256, sample_rate: int = 8000,
                  generated: bool = True, embedding_dim: int = 8, bottleneck_dim: int = 5,
                  residual_bias: bool = False, dropout: float = 0.0, previous_channels: int = 0,
-                 num_instruments: int = 4, **kwargs):
+                 num_instruments: int = 4, recompute_tcn: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.kernel_size = kernel_size
@@ -78,13 +80,14 @@ class Stage(keras.layers.Layer):
         self.dropout = dropout
         self.previous_channels = previous_channels
         self.num_instruments = num_instruments
+        self.recompute_tcn = recompute_tcn
         self.encoder = Encoder(channels, kernel_size, stride, filters, num_mels, sample_rate, name="encoder")
         self.decoder = Decoder(channels, kernel_size, stride, filters, name="decoder")
         self.mask = MaskingTCN(
             channels, channels + previous_channels, bottleneck_channels, hidden_channels,
             num_layers, num_stacks, tcn_kernel_size, residual_bias, generated=generated,
             embedding_dim=embedding_dim, bottleneck_dim=bottleneck_dim,
-            num_instruments=num_instruments, name="mask")
+            num_instruments=num_instruments, recompute=recompute_tcn, name="mask")
         # Dropout2d of the authors: whole channels of an (item, instrument) latent.
         self.latent_dropout = keras.layers.SpatialDropout1D(dropout, name="latent_dropout")
 
@@ -130,5 +133,6 @@ class Stage(keras.layers.Layer):
             "embedding_dim": self.embedding_dim, "bottleneck_dim": self.bottleneck_dim,
             "residual_bias": self.residual_bias, "dropout": self.dropout,
             "previous_channels": self.previous_channels, "num_instruments": self.num_instruments,
+            "recompute_tcn": self.recompute_tcn,
         })
         return config

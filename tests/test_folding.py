@@ -1,0 +1,49 @@
+"""Folding the generator into constant weights: same outputs, no generator."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from conftest import random_mixtures
+
+import tf_metatasnet as tm
+from tf_metatasnet.export_graph import extract_instrument, make_exportable
+from tf_metatasnet.folding import fold_generator
+
+
+def test_folded_model_has_static_weights_and_the_same_outputs():
+    keras.utils.set_random_seed(1)
+    model = tm.build_model("tiny")
+    folded = fold_generator(model)
+    assert folded.config.independent_params and not model.config.independent_params
+    assert not any("generator" in v.path or "instrument_embedding" in v.path for v in folded.weights)
+    mixtures = random_mixtures(model.config, batch=2, frames=64)
+    for expected, actual in zip(model(mixtures), folded(mixtures)):  # every stage
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_folding_a_static_model_copies_it():
+    keras.utils.set_random_seed(2)
+    model = tm.build_model("tiny", independent_params=True)
+    folded = fold_generator(model)
+    mixtures = random_mixtures(model.config, batch=1, frames=64)
+    np.testing.assert_array_equal(folded.separate(mixtures), model.separate(mixtures))
+
+
+def test_extracting_one_instrument_equals_the_separation():
+    keras.utils.set_random_seed(3)
+    model = tm.build_model("tiny")
+    mixtures = random_mixtures(model.config, batch=2, frames=64)
+    everything = model.separate(mixtures).numpy()
+    for index in range(4):
+        one = extract_instrument(model, [tf.constant(m) for m in mixtures], index).numpy()
+        np.testing.assert_allclose(one, everything[:, index], rtol=1e-5, atol=1e-6)
+
+
+def test_export_formulations_give_the_same_values():
+    keras.utils.set_random_seed(4)
+    model = tm.build_model("tiny")
+    exportable = make_exportable(fold_generator(model))
+    kinds = {type(layer).__name__ for layer in exportable._flatten_layers()}
+    assert {"ExportLogSpectrogram", "ExportInstrumentConv1x1"} <= kinds
+    mixtures = random_mixtures(model.config, batch=2, frames=64)
+    np.testing.assert_allclose(exportable.separate(mixtures), model.separate(mixtures), rtol=1e-4, atol=1e-6)

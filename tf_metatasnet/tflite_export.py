@@ -1,0 +1,268 @@
+"""TFLite models per instrument, for phones: generator folded, fixed window, builtin ops only.
+
+``export_tflite`` writes, for each instrument and quantization, ``<instrument>_<quantization>.tflite``
+and beside it ``<instrument>_<quantization>.json``, the metadata an app needs to run it
+(the contract shared with the Android core, ``tf_metatasnet.tflite/1``: rates, input and
+output names, indices, shapes and dtypes, chunk / context / overlap / window lengths,
+quantization, model version; see ``tflite_metadata``).
+
+Every model runs with TFLite's builtin operators only, no Select TF ops (the Flex
+delegate would add tens of MB to an app); ``op_report`` checks that from the file's
+operator list. Inputs and outputs are float32 in every variant:
+
+- ``float32``: the Keras model's numbers;
+- ``float16``: weights stored in float16, computed in float32;
+- ``dynamic``: weights in int8, activations quantized on the fly (dynamic range);
+- ``int8``: weights and activations in int8, calibrated on representative windows
+  (``tf_metatasnet.calibration``), except ``INT8_FLOAT_PATTERNS``, kept in float: the
+  encoder's log-power spectrogram branch (int8 cannot hold ``log10(|STFT|^2 + 1e-8)``'s
+  input range) and the group norms.
+
+The graph is the folded model with export formulations of two layers
+(``export_graph.make_exportable``: same values, constants that survive quantization).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tf_metatasnet.separator import window_alignment
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+FORMAT = "tf_metatasnet.tflite/1"
+#: Operators that mean a model needs TensorFlow's kernels (the Flex delegate).
+_FLEX_PREFIXES = ("Flex", "FlexDelegate")
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunking:
+    """How a song is cut for a fixed-window model, in base samples (see ``apply.plan_windows``).
+
+    Attributes:
+        chunk: kept region per window.
+        context: context on each side.
+        overlap: crossfade between neighbouring kept regions.
+        align: where windows start (a common frame of the encoder and the STFT); the
+            other three are multiples of it.
+    """
+
+    chunk: int
+    context: int
+    overlap: int
+    align: int
+
+    @property
+    def window(self) -> int:
+        """The model's fixed input length in base samples: ``chunk + 2 * context``."""
+        return self.chunk + 2 * self.context
+
+    @classmethod
+    def from_seconds(cls, base_rate: int, stride: int, chunk_seconds: float = 20.0,
+                     context_seconds: float = 4.0, overlap_seconds: float = 1.0) -> "Chunking":
+        """Lengths in seconds rounded up to whole alignment units."""
+        align = window_alignment(base_rate, stride)
+
+        def units(seconds):
+            return int(np.ceil(round(seconds * base_rate) / align)) * align
+
+        chunk, context, overlap = units(chunk_seconds), units(context_seconds), units(overlap_seconds)
+        if chunk <= 0 or not 0 <= overlap < chunk:
+            raise ValueError(f"need a positive chunk longer than the overlap, got chunk {chunk}, "
+                             f"overlap {overlap} samples at {base_rate} Hz")
+        return cls(chunk, context, overlap, align)
+
+
+def model_version(path: "str | os.PathLike") -> str:
+    """The first 12 hex digits of the model file's sha256."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+#: Parts kept in float in the int8 variant, as patterns of tensor names: the log-power
+#: spectrogram branch (int8 cannot hold its input's range) and the group norms (a
+#: variance summed over the whole window). Keeping the masks' softmax and the decoder in
+#: float too gained under 1 dB on the trained small model, for 15 % more bytes.
+INT8_FLOAT_PATTERNS = (r"spectrogram", r"/norm_")
+
+
+def _float_tensors(model_content: bytes, patterns=INT8_FLOAT_PATTERNS) -> list[str]:
+    """Names of the float model's tensors that match ``patterns``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content)
+    return [detail["name"] for detail in interpreter.get_tensor_details()
+            if any(re.search(pattern, detail["name"]) for pattern in patterns)]
+
+
+def convert(saved_model_dir: str, quantization: str = "float32",
+            representative: "Callable[[], object] | None" = None) -> bytes:
+    """Converts a fixed-shape SavedModel (``export_graph``) to a TFLite flatbuffer.
+
+    Args:
+        saved_model_dir: a SavedModel with one ``serving_default`` signature.
+        quantization: one of ``QUANTIZATIONS``.
+        representative: for ``int8``, a function returning an iterable of input dicts
+            ``{input name: array}`` (TFLite's ``representative_dataset``).
+    """
+    import tensorflow as tf
+
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
+
+    def converter():
+        result = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        result.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return result
+
+    if quantization == "float32":
+        return converter().convert()
+    if quantization in ("float16", "dynamic"):
+        quantizing = converter()
+        quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            quantizing.target_spec.supported_types = [tf.float16]
+        return quantizing.convert()
+    if representative is None:
+        raise ValueError("int8 quantization needs representative windows")
+    keep_float = _float_tensors(converter().convert())
+    quantizing = converter()
+    quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
+    quantizing.representative_dataset = representative
+    quantizing.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                            tf.lite.OpsSet.TFLITE_BUILTINS]
+    # Selective quantization: the debugger's denylist keeps those tensors' ops in float.
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=quantizing, debug_dataset=representative,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_nodes=keep_float, fully_quantize=False))
+    return debugger.get_nondebug_quantized_model()
+
+
+def op_report(model_content: bytes) -> dict:
+    """The model's operators and whether they are all TFLite builtins.
+
+    Returns ``{"ops": {name: count}, "select_tf_ops": [...], "builtin_only": bool}``;
+    ``select_tf_ops`` lists Flex (Select TF) and custom operators.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content)
+    ops = Counter(detail["op_name"] for detail in interpreter._get_ops_details())  # noqa: SLF001
+    # DELEGATE nodes stand for builtin ops XNNPACK took over; the list above is the model's.
+    select = sorted(name for name in ops if name.startswith(_FLEX_PREFIXES) or name == "CUSTOM")
+    return {"ops": dict(sorted(ops.items())), "select_tf_ops": select, "builtin_only": not select}
+
+
+def tflite_metadata(model_content: bytes, instrument: str, sources: Sequence[str], rates: Sequence[int],
+                    chunking: Chunking, quantization: str, version: str) -> dict:
+    """The JSON written beside a ``.tflite`` (the ``tf_metatasnet.tflite/1`` contract)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content)
+    runner_inputs = interpreter.get_signature_list()["serving_default"]
+    base = rates[0]
+
+    def tensor(detail, name, index):
+        rate = int(name.rsplit("_", 1)[1]) if name.startswith("mixture_") else rates[-1]
+        return {"name": name, "index": index, "sample_rate": rate, "factor": rate // base,
+                "shape": [int(d) for d in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name}
+
+    by_tensor = {f"serving_default_{name}:0": name for name in runner_inputs["inputs"]}
+    inputs = [tensor(detail, by_tensor[detail["name"]], index)
+              for index, detail in enumerate(interpreter.get_input_details())]
+    output = tensor(interpreter.get_output_details()[0], instrument, 0)
+    return {
+        "format": FORMAT, "model_version": version, "instrument": instrument,
+        "sources": list(sources), "quantization": quantization,
+        "base_rate": base, "output_rate": rates[-1],
+        "chunk": chunking.chunk, "context": chunking.context, "overlap": chunking.overlap,
+        "window": chunking.window, "align": chunking.align,
+        "inputs": inputs, "output": output,
+        "normalization": "std",
+        "channels": "each channel of the song is separated on its own (batch 1)",
+        "resampling": f"outside the model: song rate -> {'/'.join(str(r // 1000) for r in rates)} kHz, "
+                      f"and {rates[-1] // 1000} kHz -> song rate",
+    }
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.remove(temporary)
+        raise
+
+
+def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence[str] | None" = None,
+                  quantizations: Sequence[str] = ("float32",), chunking: "Chunking | None" = None,
+                  calibration: "list | None" = None, version: str = "unversioned",
+                  progress: "Callable[[str], None] | None" = None) -> list[str]:
+    """Writes one TFLite model and its metadata per instrument and quantization.
+
+    Args:
+        model: a ``MetaTasNet`` (generated or static; the generator is folded).
+        output_dir: folder of the ``.tflite`` / ``.json`` pairs (created if needed).
+        instruments: default all four.
+        quantizations: any of ``QUANTIZATIONS``.
+        chunking: window lengths (default ``Chunking.from_seconds``: 20 s chunk, 4 s
+            context, 1 s overlap).
+        calibration: for ``int8``, windows from ``calibration.calibration_windows``.
+        version: the ``model_version`` recorded in the metadata.
+        progress: called with a message after each file.
+
+    Returns:
+        the paths of the ``.tflite`` files written.
+    """
+    from tf_metatasnet.export_graph import (input_name, instrument_signature, make_exportable,
+                                            save_signature)
+    from tf_metatasnet.folding import fold_generator
+
+    config = model.config
+    instruments = list(model.sources if instruments is None else instruments)
+    unknown = [q for q in quantizations if q not in QUANTIZATIONS]
+    if unknown:
+        raise ValueError(f"unknown quantization(s) {', '.join(unknown)} "
+                         f"(choose from {', '.join(QUANTIZATIONS)})")
+    if "int8" in quantizations and not calibration:
+        raise ValueError("int8 quantization needs calibration windows")
+    chunking = chunking or Chunking.from_seconds(config.stage_rates[0], config.stride(0))
+    names = [input_name(rate) for rate in config.stage_rates]
+
+    def representative():
+        for window in calibration:
+            yield dict(zip(names, window))
+
+    output_dir = os.fspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    folded = make_exportable(fold_generator(model))
+    written = []
+    for instrument in instruments:
+        signature = instrument_signature(folded, instrument, window=chunking.window, batch=1)
+        with tempfile.TemporaryDirectory(prefix=".tmp-", dir=output_dir) as work:
+            saved = save_signature(os.path.join(work, "saved_model"), signature)
+            for quantization in quantizations:
+                content = convert(saved, quantization, representative)
+                stem = os.path.join(output_dir, f"{instrument}_{quantization}")
+                metadata = tflite_metadata(content, instrument, model.sources, config.stage_rates,
+                                           chunking, quantization, version)
+                _write_bytes(stem + ".tflite", content)
+                _write_bytes(stem + ".json", (json.dumps(metadata, indent=2) + "\n").encode())
+                written.append(stem + ".tflite")
+                if progress is not None:
+                    progress(f"{stem}.tflite: {len(content) / 2**20:.1f} MiB")
+    return written
