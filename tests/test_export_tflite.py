@@ -1,6 +1,7 @@
 """Per-instrument TFLite models: builtin ops only, equal to Keras in float32, metadata, runner."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -12,7 +13,7 @@ from tf_metatasnet.export_report import format_table, measure, si_sdr
 from tf_metatasnet.folding import fold_generator
 from tf_metatasnet.separator import Separator
 from tf_metatasnet.tflite_export import QUANTIZATIONS, Chunking, export_tflite, op_report
-from tf_metatasnet.tflite_runner import TFLiteBackend, load_tflite_separator
+from tf_metatasnet.tflite_runner import TFLiteBackend, load_tflite_separator, read_metadata
 
 RATES = (8000, 16000, 32000)
 CONTRACT_KEYS = {"format", "model_version", "instrument", "sources", "quantization", "base_rate",
@@ -94,7 +95,8 @@ def test_runner_separates_songs_like_keras(exported):
             return folded.separate(inputs).numpy()[:, 3:4]
 
     options = dict(chunk_seconds=0.64, context_seconds=0.32, overlap_seconds=0.16)
-    for seconds in (3.3, 0.5):  # several windows; shorter than one window (zero-padded)
+    # several windows; shorter than one window (zero-padded); shorter than one model frame
+    for seconds in (3.3, 0.5, 0.1):
         song = np.stack([generated_song(seconds, seed=1), generated_song(seconds, seed=2)], axis=1)
         stems = load_tflite_separator(paths["float32"]).separate(song, 44100)
         reference = Separator(KerasVocals(), **options).separate(song, 44100)
@@ -111,3 +113,19 @@ def test_report_measures_every_file(exported):
         assert entry["latency_s"]["1"] > 0 and entry["real_time_factor"]["1"] > 0
     assert entries[0]["si_sdr_db"] > 40          # float32
     assert "| vocals_float32.tflite |" in format_table(entries)
+
+
+def test_metadata_and_option_errors_name_the_problem(exported, tmp_path):
+    _, _, paths = exported
+    source = Path(paths["float32"])
+    meta = json.loads(source.with_suffix(".json").read_text())
+    del meta["inputs"]
+    broken = tmp_path / "vocals_float32.tflite"
+    broken.write_bytes(source.read_bytes())
+    broken.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"vocals_float32\.json: missing field\(s\) inputs"):
+        read_metadata(broken)
+    # One instrument cannot give "the others" of --two-stems.
+    with pytest.raises(ValueError, match="needs a model of several stems"):
+        load_tflite_separator(source).separate_file(tmp_path / "song.wav", tmp_path / "out",
+                                                    two_stems="vocals")

@@ -130,10 +130,10 @@ class PreparedDataset:
         options = {}
         if files_in_parallel is not None:
             # Bounded reading: files_in_parallel files open, one record at a time from each,
-            # no read-ahead of TFDS's own (its parallel interleave and prefetch buffer whole
-            # blocks of 16 records per file, which a bigger dataset fills further).
+            # sequentially, no read-ahead of TFDS's own (its parallel interleave and prefetch
+            # buffer blocks of 16 records per file, which a bigger dataset fills further).
             options = {"interleave_cycle_length": files_in_parallel, "interleave_block_length": 1,
-                       "num_parallel_calls_for_interleave_files": 1,
+                       "num_parallel_calls_for_interleave_files": None,  # sequential
                        "num_parallel_calls_for_decode": 1, "skip_prefetch": True}
         read_config = tfds.ReadConfig(shuffle_seed=seed, input_context=input_context,
                                       try_autocache=False,  # audio: never cache in memory implicitly

@@ -192,7 +192,8 @@ class Separator:
         self.base_rate = self.rates[0]
         self.factors = [rate // self.base_rate for rate in self.rates]
         self.align = window_alignment(self.base_rate, self.backend.stride)
-        self.min_frames = self.backend.stride
+        # A fixed-window backend pads a short song to one window (the TFLite contract).
+        self.min_frames = self.backend.stride if self.backend.window is None else 1
         self.chunk, self.context, self.overlap = (
             int(round(seconds * self.base_rate))
             for seconds in (chunk_seconds, context_seconds, overlap_seconds))
@@ -285,6 +286,9 @@ class Separator:
     # ------------------------------------------------------------------ internals
     def _output_names(self, stems, two_stems) -> list[str]:
         if two_stems is not None:
+            if len(self.sources) < 2:
+                raise ValueError(f"--two-stems needs a model of several stems; this one gives only "
+                                 f"{', '.join(self.sources)}")
             if two_stems not in self.sources:
                 raise ValueError(f"--two-stems must be one of {', '.join(self.sources)}, got {two_stems!r}")
             return [two_stems, f"no_{two_stems}"]

@@ -22,6 +22,11 @@ from tf_metatasnet.separator import Separator
 FORMAT = "tf_metatasnet.tflite/1"
 
 
+#: Fields the runner (and the Android core) read.
+_REQUIRED = ("instrument", "base_rate", "chunk", "context", "overlap", "window", "align",
+             "inputs", "output")
+
+
 def read_metadata(path: "str | os.PathLike") -> dict:
     """The metadata JSON beside a ``.tflite`` file (``x.tflite`` -> ``x.json``)."""
     json_path = os.path.splitext(os.fspath(path))[0] + ".json"
@@ -30,8 +35,12 @@ def read_metadata(path: "str | os.PathLike") -> dict:
             metadata = json.load(file)
     except (OSError, ValueError) as error:
         raise ValueError(f"{json_path}: cannot read the model's metadata ({error})") from None
-    if metadata.get("format") != FORMAT:
-        raise ValueError(f"{json_path}: not {FORMAT} metadata (format {metadata.get('format')!r})")
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        raise ValueError(f"{json_path}: not {FORMAT} metadata (format {found!r})")
+    missing = [key for key in _REQUIRED if key not in metadata]
+    if missing:
+        raise ValueError(f"{json_path}: missing field(s) {', '.join(missing)}")
     return metadata
 
 

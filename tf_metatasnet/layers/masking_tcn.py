@@ -43,6 +43,8 @@ class MaskingTCN(keras.layers.Layer):
     Call arguments:
         x: ``(instruments, batch, time, input_channels)``.
         embedding: ``(instruments, E_1)`` or ``None`` for static weights.
+        training: recomputation (``recompute``) applies in training only, and only inside
+            a ``tf.function`` (the eager gradients of ``tf.recompute_grad`` are wrong).
 
     Returns:
         ``(instruments, batch, time, channels)`` masks.
@@ -99,18 +101,22 @@ class MaskingTCN(keras.layers.Layer):
         for layer in (self.prelu_4, self.norm_4):
             layer.build(shape(self.channels))
 
-    def call(self, x, embedding=None):
-        x = self._segment(self._head, x, embedding)  # (instruments, batch, time, B)
+    def call(self, x, embedding=None, training=False):
+        # Only in graph mode (tf.function, as Keras's fit runs): eagerly, tf.recompute_grad's
+        # variable gradients are wrong (TF 2.21; tests/test_model.py checks both modes).
+        recompute = self.recompute and training and not tf.executing_eagerly()
+        segment = self._checkpointed if recompute else self._plain
+        x = segment(self._head, x, embedding)  # (instruments, batch, time, B)
         skips = 0.0
         for j, layer in enumerate(self.tcn):
             if j < len(self.tcn) - 1:
-                residual, skip = self._segment(layer, x, embedding)
+                residual, skip = segment(layer, x, embedding)
                 x = x + residual
             else:
-                skip = self._segment(lambda x, embedding: layer(x, embedding, residual=False)[1],
-                                     x, embedding)
+                skip = segment(lambda x, embedding: layer(x, embedding, residual=False)[1],
+                               x, embedding)
             skips = skips + skip
-        return self._segment(self._tail, skips, embedding)  # (instruments, batch, time, N)
+        return segment(self._tail, skips, embedding)  # (instruments, batch, time, N)
 
     def _head(self, x, embedding):
         x = self.in_conv(self.norm_1(self.prelu_1(x), embedding), embedding)  # (instruments, batch, time, B)
@@ -125,15 +131,18 @@ class MaskingTCN(keras.layers.Layer):
         x = tf.exp(x - tf.stop_gradient(tf.reduce_max(x, axis=0, keepdims=True)))
         return x / tf.reduce_sum(x, axis=0, keepdims=True)
 
-    def _segment(self, function, x, embedding):
-        """``function(x, embedding)``, under ``tf.recompute_grad`` when ``recompute``.
+    @staticmethod
+    def _plain(function, x, embedding):
+        return function(x, embedding)
+
+    @staticmethod
+    def _checkpointed(function, x, embedding):
+        """``function(x, embedding)`` under ``tf.recompute_grad``.
 
         The network is checkpointed in segments (the head, each TCN layer, the tail), so
         a training step keeps only the segments' inputs and recomputes the rest during
         the backward pass.
         """
-        if not self.recompute:
-            return function(x, embedding)
         if embedding is None:  # recompute_grad takes tensors only
             return tf.recompute_grad(lambda x: function(x, None))(x)
         return tf.recompute_grad(function)(x, embedding)

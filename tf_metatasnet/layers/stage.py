@@ -114,7 +114,7 @@ class Stage(keras.layers.Layer):
             if previous is None:
                 raise ValueError(f"{self.name} needs the previous stage's latents")
             mask_input = tf.concat([mask_input, previous], axis=-1)  # (instruments, batch, frames, N + N_prev)
-        masks = self.mask(mask_input, self.instrument_embedding)  # (instruments, batch, frames, N)
+        masks = self.mask(mask_input, self.instrument_embedding, training=training)  # (instruments, batch, frames, N)
         separated = latents * masks
         if not decode:
             return None, separated, mixture_latent

@@ -68,8 +68,12 @@ object AudioDecoder {
                 val format = codec.outputFormat
                 rate = format.getInteger(MediaFormat.KEY_SAMPLE_RATE)
                 channels = format.getInteger(MediaFormat.KEY_CHANNEL_COUNT)
-                floatOutput = format.containsKey(MediaFormat.KEY_PCM_ENCODING) &&
-                    format.getInteger(MediaFormat.KEY_PCM_ENCODING) == AudioFormat.ENCODING_PCM_FLOAT
+                val encoding = if (format.containsKey(MediaFormat.KEY_PCM_ENCODING))
+                    format.getInteger(MediaFormat.KEY_PCM_ENCODING) else AudioFormat.ENCODING_PCM_16BIT
+                require(encoding == AudioFormat.ENCODING_PCM_16BIT || encoding == AudioFormat.ENCODING_PCM_FLOAT) {
+                    "$uri: the decoder gives PCM encoding $encoding; this demo reads 16-bit or float PCM"
+                }
+                floatOutput = encoding == AudioFormat.ENCODING_PCM_FLOAT
             } else if (index >= 0) {
                 val buffer = codec.getOutputBuffer(index)!!.order(ByteOrder.nativeOrder())
                 buffer.position(info.offset)
