@@ -22,6 +22,7 @@ with ``url`` the model's address, ``http://host:8501/v1/models/<name>`` (optiona
 
 from __future__ import annotations
 
+import abc
 import json
 import urllib.error
 import urllib.request
@@ -45,8 +46,8 @@ class ServingError(OSError):
     """
 
 
-class _ServingBackend:
-    """What the REST and gRPC backends share: the model's interface.
+class _ServingBackend(abc.ABC):
+    """What the REST and gRPC backends share: the model's interface; each defines ``predict``.
 
     Args:
         sources: the served model's outputs, in order: all four stems (rescaled to the
@@ -66,9 +67,9 @@ class _ServingBackend:
         self.rescale = "lstsq" if len(self.sources) > 1 else "std"
         self.input_names = [f"mixture_{rate}" for rate in self.rates]
 
+    @abc.abstractmethod
     def predict(self, inputs: dict) -> dict:
         """``{input name: array}`` -> ``{output name: array}``."""
-        raise NotImplementedError
 
     def __call__(self, inputs: list) -> np.ndarray:
         outputs = self.predict(dict(zip(self.input_names, inputs)))
