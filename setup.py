@@ -13,6 +13,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["tf_metatasnet", "tf_metatasnet.*"]),
+    # The bundled default model and the demo song (tf_metatasnet.pretrained).
+    package_data={"tf_metatasnet": ["assets/*.keras", "assets/*.yaml", "assets/demo_song/*.flac"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
@@ -33,6 +35,10 @@ setup(
         "tensorboard>=2.20,<3",
         # The LiteRT interpreter: runs, checks and measures the exported TFLite models.
         "ai-edge-litert>=2.3,<3",
+        # metatasnet demo's spectrogram figure.
+        "matplotlib>=3.8,<4",
+        # Generated MIDI songs (tf_metatasnet.midi_songs), rendered by FluidSynth.
+        "mido>=1.3,<2",
     ],
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).

@@ -83,3 +83,23 @@ def test_missing_dataset_track_or_layout_is_a_clear_error(toy_musdb_wav, tmp_pat
         load_musdb(toy_musdb_wav, is_wav=True, tracks=["Nope"])
     with pytest.raises(ValueError, match="--is-wav"):
         load_musdb(toy_musdb_wav, is_wav=False)
+
+
+def test_cli_baseline_scores_the_mixture_as_every_stem(toy_musdb_wav, tmp_path, capsys):
+    """`--baseline` scores gain * mixture for every stem, as museval does on those estimates."""
+    track = load_musdb(toy_musdb_wav, is_wav=True, subset="test")[0]
+    status = main(["evaluate", "--musdb", str(toy_musdb_wav), "--is-wav", "--baseline", "mixture/4",
+                   "--tracks", track.name, "-o", str(tmp_path / "eval")])
+    out = capsys.readouterr().out
+    assert status == 0 and "the baseline 'mixture/4'" in out
+    with open(tmp_path / "eval" / "scores.json") as file:
+        saved = json.load(file)
+    quarter = np.asarray(track.audio, np.float32) * 0.25
+    direct = museval.EvalStore(frames_agg="median", tracks_agg="median")
+    direct.add_track(museval.eval_mus_track(track, {source: quarter for source in SOURCES}))
+    expected = direct.df.groupby(["target", "metric"])["score"].median()
+    for source in SOURCES:
+        assert saved[source]["SDR"] == pytest.approx(expected[(source, "SDR")], abs=1e-6)
+    assert main(["evaluate", "--musdb", str(toy_musdb_wav), "--is-wav", "--baseline", "mixture",
+                 "--model", "m.keras", "-o", str(tmp_path / "x")]) == 1
+    assert "give --model or --baseline, not both" in capsys.readouterr().err

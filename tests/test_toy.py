@@ -168,6 +168,8 @@ def test_track_names_take_a_quarter_from_musdbs_validation_list():
     ({"fmt": "mp3"}, "fmt must be one of wav, stem"),
     ({"seed": -1}, "seed must be an integer >= 0"),
     ({"rate": 0}, "rate must be an integer"),
+    ({"renderer": "timidity"}, "renderer must be one of numpy, fluidsynth"),
+    ({"soundfont": "/usr/share/sounds/sf2/FluidR3_GM.sf2"}, "a soundfont needs renderer='fluidsynth'"),
 ])
 def test_bad_arguments_are_clear_errors(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

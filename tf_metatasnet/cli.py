@@ -84,9 +84,13 @@ def _make_separator(args):
         from tf_metatasnet.serving import serving_separator
 
         return serving_separator(args.server, **options)
-    if not args.model:
-        raise ValueError("give --model (or --server for a TF Serving server)")
-    return Separator(load_model(args.model), jit_compile=args.xla, device=device, **options)
+    if args.model:
+        model = args.model
+    else:
+        from tf_metatasnet.pretrained import default_model_path
+
+        model = default_model_path()
+    return Separator(load_model(model), jit_compile=args.xla, device=device, **options)
 
 
 def _separate(args) -> int:
@@ -125,18 +129,65 @@ def _separate(args) -> int:
 def _evaluate(args) -> int:
     from tqdm import tqdm
 
-    from tf_metatasnet.evaluate import evaluate_tracks, format_table, load_musdb, score_table
+    from tf_metatasnet.evaluate import (BASELINE_GAINS, BaselineSeparator, evaluate_tracks, format_table,
+                                        load_musdb, score_table)
 
     tracks = load_musdb(args.musdb, is_wav=args.is_wav, subset=args.subset, tracks=args.tracks)
-    separator = _make_separator(argparse.Namespace(**{**vars(args), "jobs": None}))
+    if args.baseline:
+        if args.model:
+            raise ValueError("give --model or --baseline, not both")
+        separator = BaselineSeparator(BASELINE_GAINS[args.baseline])
+    else:
+        separator = _make_separator(argparse.Namespace(**{**vars(args), "jobs": None}))
     with tqdm(total=len(tracks), unit="track", desc=f"evaluate {args.subset}") as bar:
         store = evaluate_tracks(separator, tracks, output_dir=args.output, jobs=args.jobs,
                                 progress=lambda name, done, total: bar.update(1))
-    print(f"BSS Eval v4 (museval), median over frames, median over {len(tracks)} track(s), dB:")
+    what = f"the baseline '{args.baseline}'" if args.baseline else (args.model or "the bundled default model")
+    print(f"{what}: BSS Eval v4 (museval), median over frames, median over {len(tracks)} track(s), dB:")
     print(format_table(score_table(store)))
     print(f"per-track JSON, results.pandas and scores.json in {args.output}")
     return 0
 
+
+def _demo(args) -> int:
+    from tqdm import tqdm
+
+    from tf_metatasnet.demo import format_demo_table, run_demo
+
+    labels = {"loading": "loading", "separating": "separating", "scoring": "scoring (museval)",
+              "figure": "spectrograms", "tflite": f"TFLite ({args.quantization})"}
+    bars = {}
+
+    def progress(stage, done, total):
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[stage] = tqdm(total=total, desc=f"{labels.get(stage, stage):<18}", leave=True,
+                               bar_format="{desc} {percentage:3.0f}%|{bar:20}| [{elapsed}]")
+        bar = bars[stage]
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    try:
+        result = run_demo(args.output, model=args.model, tflite=args.tflite,
+                          quantization=args.quantization, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    model = args.model or "the bundled default model"
+    print(f"The demo song ({result.seconds:g} s, never seen in training) separated by {model}.")
+    print("BSS Eval v4 (museval), median over one-second frames, dB; the last two columns are the "
+          "SDR of trivial estimates (every stem = the mixture, or a quarter of it):")
+    print(format_demo_table(result))
+    print(f"{result.mixture}: the mixture")
+    print(f"{os.path.join(result.output_dir, 'stems')}: the separated stems "
+          f"({', '.join(os.path.basename(path) for path in result.stems.values())})")
+    print(f"{result.figure}: spectrograms, estimate beside ground truth")
+    print(f"{result.scores}: the scores")
+    if result.tflite:
+        print(f"{os.path.dirname(result.tflite[0])}: the TFLite models for the Android demo "
+              f"(copy them with their .json into android_demo/app/src/main/assets)")
+    return 0
 
 
 def _make_toy_dataset(args) -> int:
@@ -151,7 +202,7 @@ def _make_toy_dataset(args) -> int:
 
         paths = make_toy_dataset(args.output, tracks=args.tracks, seconds=args.seconds,
                                  fmt=args.format, test_tracks=args.test_tracks, seed=args.seed,
-                                 progress=progress)
+                                 renderer=args.renderer, soundfont=args.soundfont, progress=progress)
     train = [path for path in paths if path.parent.name == "train"]
     valid = [path for path in train if path.name.removesuffix(".stem.mp4") in validation_track_names()]
     layout = "MUSDB18-HQ layout (read with --is-wav)" if args.format == "wav" else "MUSDB18 layout (.stem.mp4)"
@@ -265,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "stereo) into one file per stem, at the input's rate, length and channels.")
     sep.add_argument("files", nargs="+", help="audio files to separate")
     sep.add_argument("-o", "--output", required=True, help="output folder")
-    sep.add_argument("--model", help="a .keras model or an authors' .pt checkpoint")
+    sep.add_argument("--model", help="a .keras model or an authors' .pt checkpoint "
+                                     "(default: the bundled default model)")
     sep.add_argument("--server", default=None,
                      help="separate through TF Serving instead of --model: "
                           "http://host:8501/v1/models/NAME (REST) or grpc://host:8500/NAME")
@@ -290,7 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "(median over frames, median over tracks).")
     ev.add_argument("--musdb", required=True, help="root of MUSDB18 (or MUSDB18-HQ with --is-wav)")
     ev.add_argument("--is-wav", action="store_true", help="the MUSDB18-HQ layout (wav folders)")
-    ev.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    ev.add_argument("--model", default=None,
+                    help="a .keras model or an authors' .pt checkpoint (default: the bundled default model)")
+    ev.add_argument("--baseline", choices=("mixture", "mixture/4"), default=None,
+                    help="score a trivial estimate instead of a model: every stem = the mixture, "
+                         "or a quarter of it (the floor any model must beat)")
     ev.add_argument("--subset", choices=("train", "test"), default="test", help="default: test")
     ev.add_argument("--tracks", nargs="+", default=None, help="only these tracks (by name)")
     ev.add_argument("-o", "--output", default="eval_results",
@@ -299,6 +355,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="processes scoring tracks in parallel with separation (default: 1)")
     _add_inference_options(ev)
     ev.set_defaults(run=_evaluate)
+
+    demo = commands.add_parser(
+        "demo", help="separate the bundled demo song, score it, draw it, export for Android",
+        description="Separate a short song shipped with the package (never seen in training) "
+                    "with the bundled default model (or --model), and write to the output folder "
+                    "the mixture, the four separated stems, a figure of their spectrograms beside "
+                    "the true stems', scores.json (BSS Eval v4) and the per-instrument TFLite "
+                    "models of the Android demo. Prints the scores. Needs no network.")
+    demo.add_argument("-o", "--output", default="metatasnet-demo",
+                      help="output folder (default: metatasnet-demo)")
+    demo.add_argument("--model", default=None,
+                      help="a .keras model or an authors' .pt checkpoint (default: the bundled default model)")
+    demo.add_argument("--no-tflite", dest="tflite", action="store_false",
+                      help="skip the TFLite export (the slowest step)")
+    demo.add_argument("--quantization", choices=("float32", "float16", "dynamic", "int8_weights"),
+                      default="dynamic",
+                      help="TFLite variant (default: dynamic; int8 needs calibration: "
+                           "metatasnet export tflite)")
+    demo.set_defaults(run=_demo)
 
     toy = commands.add_parser(
         "make-toy-dataset", help="write a synthetic MUSDB18 (music-like stems) to try the pipeline",
@@ -310,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--seconds", type=float, default=20.0, help="length of each track (default: 20)")
     toy.add_argument("--format", choices=("wav", "stem"), default="wav", help="default: wav (MUSDB18-HQ)")
     toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("--renderer", choices=("numpy", "fluidsynth"), default="numpy",
+                     help="numpy: synthetic test signals, no dependency (default); fluidsynth: generated "
+                          "MIDI rendered with General MIDI instruments (apt-get install fluidsynth "
+                          "fluid-soundfont-gm)")
+    toy.add_argument("--soundfont", default=None,
+                     help="the .sf2 of --renderer fluidsynth (default: the installed FluidR3_GM.sf2)")
     toy.set_defaults(run=_make_toy_dataset)
 
     prep = commands.add_parser(
@@ -380,9 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     lite.add_argument("-o", "--output", required=True, help="output folder")
     lite.add_argument("--instrument", nargs="+", choices=SOURCE_NAMES, default=None,
                       help="instruments (default: all four)")
-    lite.add_argument("--quantization", nargs="+", default=["float32", "float16", "dynamic", "int8"],
-                      choices=("float32", "float16", "dynamic", "int8"),
-                      help="variants to write (default: all four)")
+    lite.add_argument("--quantization", nargs="+",
+                      default=["float32", "float16", "dynamic", "int8_weights", "int8"],
+                      choices=("float32", "float16", "dynamic", "int8_weights", "int8"),
+                      help="variants to write (default: all five)")
     lite.add_argument("--chunk-seconds", type=_positive_float, default=20.0,
                       help="kept audio per window (default: 20)")
     lite.add_argument("--context-seconds", type=_positive_float, default=4.0,

@@ -18,6 +18,23 @@ import numpy as np
 from tf_metatasnet.config import SOURCES
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
+#: Trivial estimates any model must beat: every stem is the mixture times this gain.
+BASELINE_GAINS = {"mixture": 1.0, "mixture/4": 0.25}
+
+
+class BaselineSeparator:
+    """A trivial "separator" for :func:`evaluate_tracks`: every stem is ``gain * mixture``.
+
+    BSS Eval v4 allows a distortion filter but not an arbitrary gain per frame, so the
+    mixture and a quarter of it score differently; both are the floor a model must beat.
+    """
+
+    def __init__(self, gain: float):
+        self.gain = float(gain)
+
+    def separate(self, audio: np.ndarray, rate: int) -> dict[str, np.ndarray]:
+        estimate = np.asarray(audio, np.float32) * self.gain  # (frames, channels)
+        return {source: estimate.copy() for source in SOURCES}
 
 
 def _score(track, estimates: dict, output_dir: "str | None"):
@@ -59,7 +76,9 @@ def evaluate_tracks(separator, tracks, output_dir: "str | os.PathLike | None" = 
     """Separates and scores musdb ``tracks``; returns a ``museval.EvalStore``.
 
     Args:
-        separator: a :class:`~tf_metatasnet.separator.Separator`.
+        separator: anything with ``separate(audio (frames, channels), rate) -> {source:
+            (frames, channels)}``: a :class:`~tf_metatasnet.separator.Separator`, a
+            :class:`BaselineSeparator`.
         tracks: musdb ``Track`` objects (e.g. from :func:`load_musdb`).
         output_dir: where museval writes ``<subset>/<track>.json`` (and this function
             ``results.pandas`` and ``scores.json``); nothing is written without it.

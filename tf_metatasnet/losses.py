@@ -71,9 +71,14 @@ def reconstruction_si_snr(reconstruction, mixture):
 
 
 def cosine_similarity(a, b):
-    """PyTorch's cosine similarity over the last axis: ``a.b / (max(|a|, eps) * max(|b|, eps))``."""
-    norm_a = tf.maximum(tf.norm(a, axis=-1), EPSILON)
-    norm_b = tf.maximum(tf.norm(b, axis=-1), EPSILON)
+    """PyTorch's cosine similarity over the last axis: ``a.b / (max(|a|, eps) * max(|b|, eps))``.
+
+    ``max(|a|, eps)`` is computed as ``sqrt(max(|a|^2, eps^2))``, the same value, so that a
+    zero vector (the latent of a silent source) has a zero gradient instead of
+    ``0 * d|a|/da = 0 * 0/0``: under XLA that NaN reached every encoder weight.
+    """
+    norm_a = tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(a), axis=-1), EPSILON * EPSILON))
+    norm_b = tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(b), axis=-1), EPSILON * EPSILON))
     return tf.reduce_sum(a * b, axis=-1) / (norm_a * norm_b)
 
 

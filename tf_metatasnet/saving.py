@@ -8,8 +8,17 @@ import tempfile
 import keras
 
 
-def save_model(model, path: "str | os.PathLike") -> None:
-    """Saves ``model`` as a ``.keras`` file, atomically (a crash leaves no half-written file)."""
+def save_model(model, path: "str | os.PathLike", recompress: bool = False) -> None:
+    """Saves ``model`` as a ``.keras`` file, atomically (a crash leaves no half-written file).
+
+    Args:
+        model: a ``MetaTasNet``; a compiled one also saves its optimizer's state (training
+            checkpoints), a loaded one (``load_model``) only the model.
+        path: the ``.keras`` file.
+        recompress: rewrite the archive at deflate's highest level. The weights file holds
+            one HDF5 dataset per variable with kilobytes of mostly-zero metadata each, so
+            this shrinks small models a lot (the bundled default model: 6.4 to 4.2 MB).
+    """
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ValueError(f"{path}: model files must end in .keras")
@@ -19,11 +28,29 @@ def save_model(model, path: "str | os.PathLike") -> None:
     os.close(handle)
     try:
         model.save(temporary)
+        if recompress:
+            _recompress(temporary)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def _recompress(path: str) -> None:
+    """Rewrites the zip archive ``path`` in place with every member deflated at level 9."""
+    import zipfile
+
+    rewritten = path + ".zip"
+    try:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w") as target:
+            for member in source.infolist():
+                target.writestr(member, source.read(member.filename),
+                                compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+        os.replace(rewritten, path)
+    finally:
+        if os.path.exists(rewritten):
+            os.remove(rewritten)
 
 
 def load_model(path: "str | os.PathLike"):

@@ -13,6 +13,11 @@ operator list. Inputs and outputs are float32 in every variant:
 - ``float32``: the Keras model's numbers;
 - ``float16``: weights stored in float16, computed in float32;
 - ``dynamic``: weights in int8, activations quantized on the fly (dynamic range);
+- ``int8_weights``: weights in int8 (per-channel scales), turned back into float32 once by
+  builtin ``DEQUANTIZE`` ops, all computation in float32: only the weights' rounding
+  error (``tf_metatasnet.tflite_weights``, a pass over the float32 file, since no
+  converter option does this; it also stores the constants of ``PACK``, ``PAD``... in
+  int8, which the converter's quantizers leave in float32);
 - ``int8``: weights and activations in int8, calibrated on representative windows
   (``tf_metatasnet.calibration``), except ``INT8_FLOAT_PATTERNS``, kept in float: the
   encoder's log-power spectrogram branch (int8 cannot hold ``log10(|STFT|^2 + 1e-8)``'s
@@ -37,7 +42,7 @@ import numpy as np
 
 from tf_metatasnet.separator import window_alignment
 
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8_weights", "int8")
 FORMAT = "tf_metatasnet.tflite/1"
 #: Operators that mean a model needs TensorFlow's kernels (the Flex delegate).
 _FLEX_PREFIXES = ("Flex", "FlexDelegate")
@@ -128,6 +133,10 @@ def convert(saved_model_dir: str, quantization: str = "float32",
 
     if quantization == "float32":
         return converter().convert()
+    if quantization == "int8_weights":
+        from tf_metatasnet.tflite_weights import quantize_weights
+
+        return quantize_weights(converter().convert())
     if quantization in ("float16", "dynamic"):
         quantizing = converter()
         quantizing.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -43,22 +43,24 @@ SOURCES = ("drums", "bass", "other", "vocals")
 #: All five stems, in MUSDB18's stream order.
 STEMS = ("mixture",) + SOURCES
 FORMATS = ("wav", "stem")
+#: How songs are made: pure NumPy synthesis, or generated MIDI rendered by FluidSynth.
+RENDERERS = ("numpy", "fluidsynth")
 #: MUSDB18 stem files are AAC at 256 kbit/s.
 STEM_BITRATE = 256000
 
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_MINOR = (0, 2, 3, 5, 7, 8, 10)
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+MINOR = (0, 2, 3, 5, 7, 8, 10)
 #: Chord progressions as 0-based scale degrees.
-_PROGRESSIONS = {
+PROGRESSIONS = {
     "major": ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 4, 3), (5, 3, 0, 4), (0, 3, 0, 4), (1, 4, 0, 0)),
     "minor": ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 5, 3, 4), (0, 3, 6, 2)),
 }
 #: Kick, snare and hi-hat patterns as sixteenth-note steps of a bar (the kick always has step 0).
-_KICKS = ((0, 8), (0, 8, 10), (0, 6, 8), (0, 3, 8, 11), (0, 7, 10), (0, 10))
-_SNARES = ((4, 12), (4, 12, 14), (4, 12, 15), (8,))
-_HATS = (tuple(range(0, 16, 2)), tuple(range(16)), (2, 6, 10, 14), (0, 2, 4, 6, 8, 10, 12, 13, 14))
+KICKS = ((0, 8), (0, 8, 10), (0, 6, 8), (0, 3, 8, 11), (0, 7, 10), (0, 10))
+SNARES = ((4, 12), (4, 12, 14), (4, 12, 15), (8,))
+HATS = (tuple(range(0, 16, 2)), tuple(range(16)), (2, 6, 10, 14), (0, 2, 4, 6, 8, 10, 12, 13, 14))
 #: Bass rhythms as (onset, length) in beats, and the interval above the root of each note.
-_BASS = (
+BASS = (
     (((0, 1), (1, 1), (2, 1), (3, 1)), (0, 0, 0, 0)),
     (tuple((i / 2, 0.5) for i in range(8)), (0, 0, 12, 0, 0, 0, 12, 0)),
     (((0, 1.5), (1.5, 0.5), (2, 1.5), (3.5, 0.5)), (0, 7, 0, 12)),
@@ -146,8 +148,8 @@ class _Song:
         self.bar = 4 * self.beat
         self.tonic = int(rng.integers(12))  # pitch class
         self.mode = "major" if rng.random() < 0.6 else "minor"
-        self.scale = _MAJOR if self.mode == "major" else _MINOR
-        progressions = _PROGRESSIONS[self.mode]
+        self.scale = MAJOR if self.mode == "major" else MINOR
+        progressions = PROGRESSIONS[self.mode]
         self.progression = progressions[int(rng.integers(len(progressions)))]
         self.bars_per_chord = 1 if rng.random() < 0.7 else 2
         seconds = samples / rate
@@ -176,9 +178,9 @@ class _Song:
 def _drums(song, rng):
     rate, n = song.rate, song.samples
     out = np.zeros((n + rate * 2, 2))
-    kick_pattern = _KICKS[int(rng.integers(len(_KICKS)))]
-    snare_pattern = _SNARES[int(rng.integers(len(_SNARES)))]
-    hat_pattern = _HATS[int(rng.integers(len(_HATS)))]
+    kick_pattern = KICKS[int(rng.integers(len(KICKS)))]
+    snare_pattern = SNARES[int(rng.integers(len(SNARES)))]
+    hat_pattern = HATS[int(rng.integers(len(HATS)))]
     kick_high, kick_low = rng.uniform(100, 170), rng.uniform(42, 62)
     kick_sweep, kick_decay = rng.uniform(0.02, 0.05), rng.uniform(0.12, 0.3)
     snare_tone, snare_decay = rng.uniform(160, 240), rng.uniform(0.05, 0.12)
@@ -233,7 +235,7 @@ def _drums(song, rng):
 def _bass(song, rng):
     rate, n = song.rate, song.samples
     out = np.zeros((n + rate * 2, 2))
-    rhythm, intervals = _BASS[int(rng.integers(len(_BASS)))]
+    rhythm, intervals = BASS[int(rng.integers(len(BASS)))]
     tilt = rng.uniform(1.6, 2.4)  # partial amplitudes 1/k**tilt: a dark, filtered saw
     amplitudes = [k ** -tilt for k in range(1, 9)]
     decay, pan = rng.uniform(0.15, 0.5), rng.uniform(-0.15, 0.15)
@@ -408,7 +410,23 @@ def synthesize_track(seconds: float, rate: int = 44100, seed=0) -> dict[str, np.
     song = _Song(rng, samples, rate)
     stems = {"drums": _drums(song, rng), "bass": _bass(song, rng), "other": _other(song, rng),
              "vocals": _vocals(song, rng)}
-    # Per-stem levels vary between tracks, as between real mixes.
+    return level_and_quantize(stems, rng)
+
+
+def level_and_quantize(stems: dict, rng) -> dict[str, np.ndarray]:
+    """Levels four rendered stems like a mix and puts them on the 16-bit grid.
+
+    Each stem is peak-normalised and given a random level (per-stem levels vary between
+    tracks, as between real mixes); the whole song then gets a peak between 0.5 and 0.8.
+
+    Args:
+        stems: ``{source: (samples, 2) array}`` for the four ``SOURCES``.
+        rng: a ``np.random.Generator``.
+
+    Returns:
+        ``{"mixture", *SOURCES}`` to float32 ``(samples, 2)`` arrays of integers / 32768,
+        the mixture exactly the sum of the stems.
+    """
     gains = {"drums": rng.uniform(0.7, 1.0), "bass": rng.uniform(0.6, 1.0), "other": rng.uniform(0.4, 0.8),
              "vocals": rng.uniform(0.6, 1.0)}
     stems = {name: stems[name] / (np.max(np.abs(stems[name])) + 1e-12) * gains[name] for name in SOURCES}
@@ -490,7 +508,7 @@ def _write_stem(path, audio, rate):
 
 def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: float = 10.0,
                      fmt: str = "wav", test_tracks: "int | None" = None, seed: int = 0,
-                     rate: int = 44100,
+                     rate: int = 44100, renderer: str = "numpy", soundfont=None,
                      progress: "Callable[[int, int], None] | None" = None) -> list[pathlib.Path]:
     """Writes a synthetic MUSDB18 (``fmt="stem"``) or MUSDB18-HQ (``fmt="wav"``) under ``output_dir``.
 
@@ -507,6 +525,12 @@ def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: 
         test_tracks: test tracks (>= 0; default ``max(1, tracks // 2)``).
         seed: the dataset's seed (default 0); track ``i`` of a subset uses ``(seed, subset, i)``.
         rate: sample rate in Hz (default 44100, MUSDB18's).
+        renderer: ``"numpy"`` (default; ``synthesize_track``, no dependency) or
+            ``"fluidsynth"`` (``midi_songs.render_track``: generated MIDI rendered with
+            sampled General MIDI instruments; needs the ``fluidsynth`` program and a
+            SoundFont).
+        soundfont: the ``.sf2`` file of the ``fluidsynth`` renderer (default: the
+            installed ``fluid-soundfont-gm``).
         progress: called as ``progress(tracks_done, tracks_total)``, first with 0 done.
 
     Returns:
@@ -528,6 +552,15 @@ def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: 
         raise ValueError(f"rate must be an integer of at least 8000 Hz, got {rate!r}")
     if not _is_integer(seed) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if renderer not in RENDERERS:
+        raise ValueError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+    if soundfont is not None and renderer != "fluidsynth":
+        raise ValueError("a soundfont needs renderer='fluidsynth'")
+    if renderer == "fluidsynth":
+        from tf_metatasnet import midi_songs
+
+        midi_songs.find_fluidsynth()
+        soundfont = midi_songs.find_soundfont(soundfont)
     if fmt == "stem" and shutil.which("ffmpeg") is None:
         raise OSError(f"{output_dir}: ffmpeg is not installed (needed to write .stem.mp4 files; "
                       f"e.g. apt-get install ffmpeg)")
@@ -543,7 +576,11 @@ def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: 
     if progress is not None:
         progress(0, len(jobs))
     for done, (subset, code, index, name) in enumerate(jobs, start=1):
-        audio = synthesize_track(float(seconds), int(rate), seed=(int(seed), code, index))
+        if renderer == "numpy":
+            audio = synthesize_track(float(seconds), int(rate), seed=(int(seed), code, index))
+        else:
+            audio = midi_songs.render_track(float(seconds), int(rate), seed=(int(seed), code, index),
+                                            soundfont=soundfont)
         if fmt == "wav":
             folder = root / subset / name
             folder.mkdir(exist_ok=True)
