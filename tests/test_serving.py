@@ -87,4 +87,5 @@ def test_separate_command_uses_the_server(servers, song, tmp_path):
     expected = serving_separator(f"{url}/v1/models/metatasnet_vocals", **CHUNKING).separate(song, 22050)
     assert rate == 22050 and written.shape == song.shape
     np.testing.assert_allclose(written, expected["vocals"], atol=1e-6)
-    assert main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "x")]) == 1  # no model
+    assert main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "x"),
+                 "--model", str(tmp_path / "none.keras")]) == 1  # a missing model
