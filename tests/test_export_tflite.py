@@ -9,7 +9,7 @@ import pytest
 
 import tf_metatasnet as tm
 from tf_metatasnet.calibration import calibration_windows, generated_song, stage_signals
-from tf_metatasnet.export_report import format_table, measure, si_sdr
+from tf_metatasnet.export_report import format_table, measure, report_song, si_sdr
 from tf_metatasnet.folding import fold_generator
 from tf_metatasnet.separator import Separator
 from tf_metatasnet.tflite_export import QUANTIZATIONS, Chunking, export_tflite, op_report
@@ -122,37 +122,102 @@ def test_int8_weights_stores_int8_and_computes_float32(exported):
     assert si_sdr(_run(content, music), model.separate(music).numpy()[:, 3]) > 33
 
 
-def test_int8_weights_is_under_30_percent_of_float32_where_weights_dominate():
+def test_int8_weights_and_dynamic_are_under_30_percent_of_float32_where_weights_dominate():
     """The tiny model's file is mostly graph (int8 weights leave 53 % of it); where weights
-    dominate, int8 storage leaves about a quarter (the ``small`` preset's vocals: 30 %)."""
+    dominate, int8 storage leaves about a quarter (the ``small`` preset's vocals: 29 %).
+    The converter's dynamic range alone leaves the concatenated constant in float32, and
+    8 bytes of zero point a channel."""
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
+
+    make, _ = _dense_net()
+    float_content = make().convert()
+    converter = make()
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter_dynamic = converter.convert()
+    x = np.random.default_rng(9).standard_normal((8, 256)).astype(np.float32)
+    expected = _invoke(float_content, x)
+    dynamic = quantize_weights(converter_dynamic)
+    assert len(dynamic) < len(converter_dynamic) - 3 * 8 * 128   # the (folded) constant, zero points
+    for content in (quantize_weights(float_content), dynamic):
+        assert len(content) <= 0.3 * len(float_content)
+        assert op_report(content)["builtin_only"]
+        assert si_sdr(_invoke(content, x), expected) > 35
+
+
+def test_dynamic_and_int8_store_the_constants_their_quantizers_leave_in_float32(exported):
+    """The converter's ``dynamic`` and ``int8`` leave the constants of ``PACK``, ``PAD``...
+    in float32; ``convert`` stores them small too, and packs the converter's own int8
+    weights' all-zero zero points once per length."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    types = schema.TensorType
+    for quantization in ("dynamic", "int8"):
+        content = Path(exported[2][quantization]).read_bytes()
+        stored = _constants(content)
+        assert not any(t.type == types.FLOAT32 and len(data) >= 4 * MIN_ELEMENTS
+                       for t, data in stored.values()), quantization
+        assert op_report(content)["ops"]["DEQUANTIZE"] > 0
+        weights = [t for t, _ in stored.values() if t.type == types.INT8 and t.quantization is not None
+                   and t.quantization.scale is not None and len(t.quantization.scale) > 1]
+        assert weights and all(not np.any(t.quantization.zeroPoint) for t in weights)
+
+
+def _dense_net(outputs=384):
+    """A float32 TFLite model of three dense layers and a constant no quantizer takes, and
+    a function making its representative inputs."""
+    import tensorflow as tf
 
     rng = np.random.default_rng(0)
     kernels = [tf.constant(rng.uniform(-0.1, 0.1, shape).astype(np.float32))
-               for shape in ((256, 384), (384, 384), (384, 128))]
+               for shape in ((256, 384), (384, outputs), (outputs, 128))]
+    biases = [tf.constant(rng.uniform(-0.1, 0.1, kernel.shape[1]).astype(np.float32)) for kernel in kernels]
     basis = tf.constant(rng.standard_normal((128, 64)).astype(np.float32))
 
     @tf.function(input_signature=[tf.TensorSpec((8, 256), tf.float32)])
     def net(x):
-        for kernel in kernels:
-            x = tf.nn.leaky_relu(x @ kernel)
-        return tf.concat([x, tf.transpose(basis)[:8]], axis=1)  # a constant that no quantizer takes
+        for kernel, bias in zip(kernels, biases):
+            x = tf.nn.leaky_relu(x @ kernel + bias)
+        return tf.concat([x, tf.transpose(basis)[:8]], axis=1)  # (8, 192)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net)
-    float_content = converter.convert()
-    content = quantize_weights(float_content)
-    assert len(content) <= 0.3 * len(float_content)
-    assert op_report(content)["builtin_only"]
-    x = rng.standard_normal((8, 256)).astype(np.float32)
-    outputs = []
-    for model in (float_content, content):
-        interpreter = Interpreter(model_content=model)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
-    assert si_sdr(outputs[1], outputs[0]) > 35
+    def converter():
+        return tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net)
+
+    def representative():
+        for seed in range(4):
+            yield [np.random.default_rng(seed).standard_normal((8, 256)).astype(np.float32)]
+
+    return converter, representative
+
+
+def _invoke(content, x):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def test_storing_a_quantized_models_constants_small_leaves_its_integer_kernels_alone():
+    """In a full-integer model the int32 biases (here 640 of them, above ``MIN_ELEMENTS``)
+    belong to int8 kernels: they stay constants; the output is the integer model's, bit for bit."""
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    make, representative = _dense_net(outputs=640)
+    converter = make()
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    integer = converter.convert()
+    content = quantize_weights(integer)
+    biases = [t for t, data in _constants(content).values()
+              if t.type == schema.TensorType.INT32 and len(data) == 4 * 640]
+    assert biases and "CAST" not in op_report(content)["ops"]
+    x = next(representative())[0]
+    np.testing.assert_array_equal(_invoke(content, x), _invoke(integer, x))
+    assert len(content) < len(integer)       # the concatenated float32 constant, stored in int8
 
 
 def test_metadata_follows_the_contract(exported):
@@ -204,6 +269,60 @@ def test_report_measures_every_file(exported):
         assert entry["latency_s"]["1"] > 0 and entry["real_time_factor"]["1"] > 0
     assert entries[0]["si_sdr_db"] > 40          # float32
     assert "| vocals_float32.tflite |" in format_table(entries)
+
+
+def test_report_separates_the_song_it_is_given(exported):
+    model, _, paths = exported
+    generated = (generated_song(6.0, seed=4), 44100)
+
+    def int8_si_sdr(song):
+        return measure(model, [paths["int8"]], song=song, runs=1, threads=(1,))[0]["si_sdr_db"]
+
+    default = int8_si_sdr(None)                  # the bundled demo song
+    assert default == int8_si_sdr(report_song()[:2])
+    assert int8_si_sdr(generated) == int8_si_sdr(generated) != default
+
+
+def test_report_song_is_the_demo_mixture_or_any_audio_file(tmp_path):
+    import soundfile
+
+    from tf_metatasnet.demo import read_song
+    from tf_metatasnet.pretrained import demo_song_dir
+
+    audio, rate, described = report_song()
+    _, mixture, demo_rate = read_song(demo_song_dir())
+    assert rate == demo_rate and "demo song" in described
+    np.testing.assert_allclose(audio, mixture.mean(axis=1))
+    stereo = np.stack([np.linspace(-0.5, 0.5, 800), np.full(800, 0.25)], axis=1)
+    path = tmp_path / "song.wav"
+    soundfile.write(path, stereo, 16000, subtype="FLOAT")
+    audio, rate, described = report_song(path)
+    assert rate == 16000 and described == str(path)
+    np.testing.assert_allclose(audio, stereo.mean(axis=1), atol=1e-7)
+    with pytest.raises(Exception, match="missing.wav"):
+        report_song(tmp_path / "missing.wav")
+
+
+def test_export_command_reports_on_the_audio_it_is_given(tmp_path, capsys):
+    import soundfile
+
+    from tf_metatasnet.cli import main
+
+    keras.utils.set_random_seed(3)
+    model_path = tmp_path / "tiny.keras"
+    tm.save_model(tm.build_model("tiny"), model_path)
+    song = tmp_path / "song.flac"
+    soundfile.write(song, np.stack([generated_song(3.0, seed=5)] * 2, axis=1), 44100)
+    output = tmp_path / "tflite"
+    assert main(["export", "tflite", "--model", str(model_path), "-o", str(output), "--instrument", "bass",
+                 "--quantization", "float32", "--chunk-seconds", "0.64", "--context-seconds", "0.32",
+                 "--overlap-seconds", "0.16", "--runs", "1", "--report-audio", str(song)]) == 0
+    report = json.loads((output / "export_report.json").read_text())
+    assert report["audio"] == str(song) and report["artifacts"][0]["file"] == "bass_float32.tflite"
+    assert "| bass_float32.tflite |" in capsys.readouterr().out
+    assert main(["export", "tflite", "--model", str(model_path), "-o", str(output), "--instrument", "bass",
+                 "--quantization", "float32", "--report-audio", str(tmp_path / "none.wav")]) != 0
+    assert "none.wav" in capsys.readouterr().err
 
 
 def test_metadata_and_option_errors_name_the_problem(exported, tmp_path):

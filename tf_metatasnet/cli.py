@@ -265,7 +265,7 @@ def _cmd_export_saved_model(args) -> int:
 
 def _cmd_export_tflite(args) -> int:
     from tf_metatasnet.calibration import calibration_windows
-    from tf_metatasnet.export_report import format_table, measure, write_report
+    from tf_metatasnet.export_report import format_table, measure, report_song, write_report
     from tf_metatasnet.saving import load_model
     from tf_metatasnet.tflite_export import Chunking, export_tflite, model_version
 
@@ -273,6 +273,7 @@ def _cmd_export_tflite(args) -> int:
     config = model.config
     chunking = Chunking.from_seconds(config.stage_rates[0], config.stride(0), args.chunk_seconds,
                                      args.context_seconds, args.overlap_seconds)
+    song = report_song(args.report_audio) if args.report else None   # read first: fail early
     calibration = None
     if "int8" in args.quantization:
         source = args.calibration
@@ -284,9 +285,10 @@ def _cmd_export_tflite(args) -> int:
                           calibration, version=args.model_version or model_version(args.model),
                           progress=print)
     if args.report:
-        entries = measure(model, paths, runs=args.runs)
+        audio, rate, described = song
+        entries = measure(model, paths, song=(audio, rate), runs=args.runs)
         report = os.path.join(args.output, "export_report.json")
-        write_report(entries, report, model=os.path.abspath(args.model))
+        write_report(entries, report, model=os.path.abspath(args.model), audio=described)
         print(format_table(entries))
         print(f"{report}: written")
     return 0
@@ -480,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="recorded in the metadata (default: sha256 of the model file, 12 digits)")
     lite.add_argument("--no-report", dest="report", action="store_false",
                       help="skip the measurements (export_report.json)")
+    lite.add_argument("--report-audio", metavar="FILE",
+                      help="the song the report separates to measure SI-SDR against the Keras "
+                           "model (default: the bundled demo song, repeated)")
     lite.add_argument("--runs", type=int, default=3, help="timed runs per latency (default: 3)")
     lite.set_defaults(run=_cmd_export_tflite)
     return parser

@@ -12,7 +12,10 @@ operator list. Inputs and outputs are float32 in every variant:
 
 - ``float32``: the Keras model's numbers;
 - ``float16``: weights stored in float16, computed in float32;
-- ``dynamic``: weights in int8, activations quantized on the fly (dynamic range);
+- ``dynamic``: weights in int8, activations quantized on the fly (dynamic range); the
+  constants the converter's quantizer leaves in float32 (those of ``PACK``, ``PAD``,
+  ``MUL``...) are then stored in int8 as ``int8_weights`` stores them, and the window's
+  int32 index tables in int16 (``tflite_weights.quantize_weights``);
 - ``int8_weights``: weights in int8 (per-channel scales), turned back into float32 once by
   builtin ``DEQUANTIZE`` ops, all computation in float32: only the weights' rounding
   error (``tf_metatasnet.tflite_weights``, a pass over the float32 file, since no
@@ -21,7 +24,8 @@ operator list. Inputs and outputs are float32 in every variant:
 - ``int8``: weights and activations in int8, calibrated on representative windows
   (``tf_metatasnet.calibration``), except ``INT8_FLOAT_PATTERNS``, kept in float: the
   encoder's log-power spectrogram branch (int8 cannot hold ``log10(|STFT|^2 + 1e-8)``'s
-  input range) and the group norms.
+  input range) and the group norms; their constants, and the index tables, are then
+  stored small as in ``dynamic``.
 
 The graph is the folded model with export formulations of two layers
 (``export_graph.make_exportable``: same values, constants that survive quantization).
@@ -131,18 +135,21 @@ def convert(saved_model_dir: str, quantization: str = "float32",
         result.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return result
 
+    from tf_metatasnet.tflite_weights import quantize_weights
+
     if quantization == "float32":
         return converter().convert()
     if quantization == "int8_weights":
-        from tf_metatasnet.tflite_weights import quantize_weights
-
         return quantize_weights(converter().convert())
-    if quantization in ("float16", "dynamic"):
+    if quantization == "float16":
         quantizing = converter()
         quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "float16":
-            quantizing.target_spec.supported_types = [tf.float16]
+        quantizing.target_spec.supported_types = [tf.float16]
         return quantizing.convert()
+    if quantization == "dynamic":
+        quantizing = converter()
+        quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
+        return quantize_weights(quantizing.convert())   # the constants the quantizer left float
     if representative is None:
         raise ValueError("int8 quantization needs representative windows")
     keep_float = _float_tensors(converter().convert())
@@ -156,7 +163,7 @@ def convert(saved_model_dir: str, quantization: str = "float32",
         converter=quantizing, debug_dataset=representative,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
             denylisted_nodes=keep_float, fully_quantize=False))
-    return debugger.get_nondebug_quantized_model()
+    return quantize_weights(debugger.get_nondebug_quantized_model())
 
 
 def op_report(model_content: bytes) -> dict:

@@ -110,11 +110,22 @@ def _packing_classes():
             return schema.BufferEnd(builder)
 
     class SymmetricParameters(schema.QuantizationParametersT):
+        """Scales per channel with all-zero zero points, which point to one shared vector."""
+
         def __init__(self, scales: np.ndarray, axis: int, zero_vectors: dict):
             super().__init__()
             self.scale, self.quantizedDimension = np.asarray(scales, np.float32), axis
             self.zeroPoint = np.zeros(len(scales), np.int64)
             self.zero_vectors = zero_vectors          # {(id(builder), length): vector offset}
+
+        @classmethod
+        def shares(cls, parameters) -> bool:
+            """Whether ``parameters`` (a converter's) are symmetric scales and nothing else."""
+            return (parameters is not None and parameters.scale is not None
+                    and len(parameters.scale) > 0 and parameters.zeroPoint is not None
+                    and len(parameters.zeroPoint) == len(parameters.scale)
+                    and not np.any(parameters.zeroPoint) and parameters.min is None
+                    and parameters.max is None and not parameters.detailsType)
 
         def Pack(self, builder):  # noqa: N802
             scale = builder.CreateNumpyVector(self.scale)
@@ -141,7 +152,8 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
     that are graph outputs or variables.
 
     Args:
-        model_content: a TFLite flatbuffer with float32 constants.
+        model_content: a TFLite flatbuffer: a float32 one, or a converter's quantized one,
+            whose float32 and int32 constants read by float operators are stored small.
         min_elements: the smallest constant stored small (default ``MIN_ELEMENTS``).
         min_slice: the smallest slice with a scale of its own (default ``MIN_SLICE``).
 
@@ -188,8 +200,13 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
         kept = written | {int(t) for t in graph.inputs} | {int(t) for t in graph.outputs}
         restored = {}                    # stored tensor -> (restored tensor, operator; None once placed)
         for index, tensor in enumerate(list(graph.tensors)):
+            if parameters.shares(tensor.quantization):          # the converter's int8 weights
+                tensor.quantization = parameters(tensor.quantization.scale,
+                                                 tensor.quantization.quantizedDimension, zero_vectors)
             data = model.buffers[tensor.buffer].data if tensor.buffer else None
-            if (index in kept or index not in read or tensor.isVariable or tensor.shape is None
+            scales = tensor.quantization.scale if tensor.quantization is not None else None
+            quantized = scales is not None and len(scales) > 0   # an integer kernel's (int32 bias...)
+            if (index in kept or index not in read or tensor.isVariable or tensor.shape is None or quantized
                     or tensor.type not in (types.FLOAT32, types.INT32) or data is None
                     or len(data) < 4 * min_elements):
                 continue
