@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the bundled default model (tf_metatasnet/assets/default_model.keras) from nothing:
 # renders a music-like dataset with FluidSynth, prepares it, trains the `compact` preset
-# (about 90 minutes on 2 CPU cores; run it again after an interruption and it resumes),
+# (about 2 hours on 2 CPU cores; run it again after an interruption and it resumes),
 # scores it on the held-out test split and copies the best model into the package.
 # Needs: apt-get install fluidsynth fluid-soundfont-gm ffmpeg; pip install -e .
 set -euo pipefail
