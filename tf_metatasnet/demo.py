@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from tf_metatasnet.atomic import write_atomically
 from tf_metatasnet.config import SOURCES
 from tf_metatasnet.evaluate import BASELINE_GAINS as BASELINES
 from tf_metatasnet.evaluate import METRICS
@@ -101,7 +101,7 @@ def render_demo_song(output_dir: "str | os.PathLike", seconds: float = DEMO_SECO
     paths = []
     for name in SOURCES:
         path = os.path.join(output_dir, f"{name}.flac")
-        _atomic(path, lambda temporary, stem=audio[name]: soundfile.write(
+        write_atomically(path, lambda temporary, stem=audio[name]: soundfile.write(
             temporary, stem, RATE, subtype="PCM_16", format="FLAC", compression_level=1.0))
         paths.append(path)
     return paths
@@ -188,7 +188,7 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
 
     result.table = score(references, estimates, mixture, rate,
                          progress=lambda done, total: report("scoring", done, total))
-    _atomic(result.scores, lambda temporary: _write_json(temporary, result.table))
+    write_atomically(result.scores, lambda temporary: _write_json(temporary, result.table))
 
     report("figure", 0, 1)
     write_figure(result.figure, mixture, references, estimates, rate)
@@ -299,7 +299,7 @@ def write_figure(path: "str | os.PathLike", mixture: np.ndarray, references: np.
         axis.set_xlabel("time (s)")
     figure.colorbar(image, ax=axes, label="magnitude (dB)", shrink=0.6)
     figure.suptitle("Spectrograms of the demo song: separated (left) and true (right) stems")
-    _atomic(os.fspath(path), lambda temporary: figure.savefig(temporary, format="png", dpi=FIGURE_DPI))
+    write_atomically(os.fspath(path), lambda temporary: figure.savefig(temporary, format="png", dpi=FIGURE_DPI))
 
 
 def _export_tflite(model, folder: str, quantization: str, model_path, report) -> list[str]:
@@ -322,19 +322,3 @@ def _export_tflite(model, folder: str, quantization: str, model_path, report) ->
 def _write_json(path: str, table: dict) -> None:
     with open(path, "w", encoding="utf-8") as file:
         file.write(json.dumps(table, indent=2, allow_nan=False) + "\n")
-
-
-def _atomic(path: str, write: Callable[[str], None]) -> None:
-    """Calls ``write(temporary)`` on a fresh name beside ``path``, then renames it into place
-    (the writer creates the file, so it gets the usual permissions)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    base, suffix = os.path.splitext(os.path.basename(path))
-    temporary = os.path.join(directory, f".tmp-{base}-{uuid.uuid4().hex[:12]}{suffix}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from typing import Sequence
 
 import numpy as np
 
 from tf_metatasnet.apply import apply_to_arrays
+from tf_metatasnet.atomic import write_bytes_atomically
 from tf_metatasnet.calibration import stage_signals
 from tf_metatasnet.tflite_export import op_report
 from tf_metatasnet.tflite_runner import TFLiteBackend, read_metadata
@@ -138,16 +138,8 @@ def measure(model, paths: Sequence[str], song: "tuple[np.ndarray, int] | None" =
 
 def write_report(entries: list, path: "str | os.PathLike", **details) -> None:
     """Writes ``{"artifacts": entries, **details}`` as JSON, atomically."""
-    path = os.fspath(path)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump({"artifacts": entries, **details}, file, indent=2)
-            file.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
+    text = json.dumps({"artifacts": entries, **details}, indent=2) + "\n"
+    write_bytes_atomically(path, text.encode("utf-8"))
 
 
 def format_table(entries: list) -> str:

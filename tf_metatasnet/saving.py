@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import keras
+
+from tf_metatasnet.atomic import write_atomically
 
 
 def save_model(model, path: "str | os.PathLike", recompress: bool = False) -> None:
@@ -22,19 +23,13 @@ def save_model(model, path: "str | os.PathLike", recompress: bool = False) -> No
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ValueError(f"{path}: model files must end in .keras")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".keras", prefix=".tmp-", dir=directory)
-    os.close(handle)
-    try:
+
+    def write(temporary: str) -> None:
         model.save(temporary)
         if recompress:
             _recompress(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+
+    write_atomically(path, write)
 
 
 def _recompress(path: str) -> None:

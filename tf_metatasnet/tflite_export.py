@@ -44,6 +44,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from tf_metatasnet.atomic import write_bytes_atomically
 from tf_metatasnet.separator import window_alignment
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8_weights", "int8")
@@ -213,17 +214,6 @@ def tflite_metadata(model_content: bytes, instrument: str, sources: Sequence[str
     }
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
-
-
 def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence[str] | None" = None,
                   quantizations: Sequence[str] = ("float32",), chunking: "Chunking | None" = None,
                   calibration: "list | None" = None, version: str = "unversioned",
@@ -276,8 +266,8 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
                 stem = os.path.join(output_dir, f"{instrument}_{quantization}")
                 metadata = tflite_metadata(content, instrument, model.sources, config.stage_rates,
                                            chunking, quantization, version)
-                _write_bytes(stem + ".tflite", content)
-                _write_bytes(stem + ".json", (json.dumps(metadata, indent=2) + "\n").encode())
+                write_bytes_atomically(stem + ".tflite", content)
+                write_bytes_atomically(stem + ".json", (json.dumps(metadata, indent=2) + "\n").encode())
                 written.append(stem + ".tflite")
                 if progress is not None:
                     progress(f"{stem}.tflite: {len(content) / 2**20:.1f} MiB")

@@ -1,0 +1,39 @@
+"""Atomic writes: the file appears whole or not at all."""
+
+import os
+
+import pytest
+
+from tf_metatasnet.atomic import write_atomically, write_bytes_atomically
+
+
+def test_a_write_replaces_the_file_only_once_it_is_complete(tmp_path):
+    path = tmp_path / "sub" / "out.json"
+    write_bytes_atomically(path, b"first")
+    assert path.read_bytes() == b"first"
+    seen = []
+
+    def write(temporary):
+        seen.append(temporary)
+        assert temporary.endswith(".json") and os.path.dirname(temporary) == str(path.parent)
+        with open(temporary, "wb") as file:
+            file.write(b"second")
+        assert path.read_bytes() == b"first"       # not yet replaced
+
+    write_atomically(path, write)
+    assert path.read_bytes() == b"second" and not os.path.exists(seen[0])
+    assert sorted(os.listdir(path.parent)) == ["out.json"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+
+    def fail(temporary):
+        with open(temporary, "wb") as file:
+            file.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomically(path, fail)
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.bin"]
