@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tf_metatasnet.atomic import write_atomically, write_bytes_atomically
+from tf_metatasnet.atomic import write_atomically, write_bytes_atomically, write_text_atomically
 
 
 def test_a_write_replaces_the_file_only_once_it_is_complete(tmp_path):
@@ -37,3 +37,22 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         write_atomically(path, fail)
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_the_temporary_keeps_the_whole_name_so_keras_weights_files_can_be_written(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "best.weights.h5"
+    write_atomically(path, lambda temporary: model.save_weights(temporary))   # Keras checks the suffix
+    restored = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    restored.load_weights(path)
+    for a, b in zip(model.get_weights(), restored.get_weights()):
+        assert (a == b).all()
+    assert os.listdir(tmp_path) == ["best.weights.h5"]
+
+
+def test_text_is_written_as_utf8(tmp_path):
+    path = tmp_path / "scores.json"
+    write_text_atomically(path, "{\"other\": \"\u00e9\"}\n")
+    assert path.read_bytes() == "{\"other\": \"\u00e9\"}\n".encode("utf-8")

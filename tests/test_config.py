@@ -49,3 +49,12 @@ def test_unknown_fields_and_presets_are_errors(tmp_path):
     bad.write_text('{"N": 31}')
     with pytest.raises(ValueError, match="bad.json"):
         get_config(str(bad))
+
+
+def test_receptive_field_of_the_paper_model_is_567_frames_each_side():
+    # 3 stages x 3 stacks x (1 + 2 + ... + 32) frames of 20 samples at 8 kHz.
+    assert PRESETS["paper"].receptive_field_seconds() == pytest.approx(567 * 20 / 8000)
+    compact = PRESETS["compact"]
+    assert compact.receptive_field_seconds() == pytest.approx(3 * 2 * 15 * 20 / 8000)
+    wider = compact.replace(kernel=5)
+    assert wider.receptive_field_seconds() == pytest.approx(2 * compact.receptive_field_seconds())

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 import tf_metatasnet as tm
-from tf_metatasnet.calibration import calibration_windows, generated_song, stage_signals
+from tf_metatasnet.calibration import calibration_windows, generated_song
 from tf_metatasnet.export_report import format_table, measure, report_song, si_sdr
 from tf_metatasnet.folding import fold_generator
 from tf_metatasnet.separator import Separator
-from tf_metatasnet.tflite_export import QUANTIZATIONS, Chunking, export_tflite, op_report
+from tf_metatasnet.cli import build_parser
+from tf_metatasnet.config import get_config
+from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, QUANTIZATIONS,
+                                        Chunking, export_tflite, op_report)
 from tf_metatasnet.tflite_runner import TFLiteBackend, load_tflite_separator, read_metadata
 from tf_metatasnet.tflite_weights import MIN_ELEMENTS, quantize_weights
 
@@ -359,3 +362,16 @@ def test_scale_axis_picks_the_axis_of_very_different_slices():
     # Slices shorter than MIN_SLICE get no scales of their own: one for the tensor.
     assert scale_axis(values[:, :8]) in (None, 1)
     assert scale_axis(np.zeros((4, 4), np.float32)) is None
+
+
+def test_default_phone_window_covers_the_paper_models_receptive_field():
+    config = get_config("paper")
+    base = config.stage_rates[0]
+    chunking = Chunking.from_seconds(base, config.stride(0))
+    assert chunking.context >= config.receptive_field_seconds() * base
+    expected = [-(-round(seconds * base) // chunking.align) * chunking.align   # rounded up to whole units
+                for seconds in (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS)]
+    assert [chunking.chunk, chunking.context, chunking.overlap] == expected
+    args = build_parser().parse_args(["export", "tflite", "--model", "m.keras", "-o", "out"])
+    assert (args.chunk_seconds, args.context_seconds, args.overlap_seconds) == (
+        CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS)

@@ -9,11 +9,26 @@ import tensorflow as tf
 from conftest import random_mixtures
 
 import tf_metatasnet as tm
+from tf_metatasnet.layers import InstrumentDepthwiseConv
 
 
 def test_paper_preset_has_as_many_values_as_the_original_state_dict():
     model = tm.build_model("paper")
     assert model.count_params() == 45_545_602
+
+
+@pytest.mark.parametrize("preset", ["tiny", "compact"])
+def test_receptive_field_is_what_the_built_depthwise_convolutions_reach(preset):
+    """``receptive_field_seconds`` against the layers the model actually has: the stages
+    are chained frame by frame, so every depthwise convolution's reach adds up."""
+    model = tm.build_model(preset)
+    model(random_mixtures(model.config, batch=1, frames=4))
+    convs = [layer for layer in model._flatten_layers(include_self=False)  # noqa: SLF001
+             if isinstance(layer, InstrumentDepthwiseConv)]
+    config = model.config
+    assert len(convs) == config.stages_num * config.stack * config.layers
+    frames = sum(conv.dilation_rate * (conv.kernel_size - 1) // 2 for conv in convs)
+    assert config.receptive_field_seconds() == pytest.approx(frames * config.W / config.sampling_rate)
 
 
 @pytest.mark.parametrize("batch, frames", [(1, 40), (3, 7), (2, 1)])

@@ -14,16 +14,16 @@ from typing import Callable
 def write_atomically(path: "str | os.PathLike", write: Callable[[str], None]) -> None:
     """Calls ``write(temporary)`` on a fresh name beside ``path``, then renames it to ``path``.
 
-    The temporary name keeps ``path``'s suffix (writers that check it, like Keras's
-    ``model.save``, accept it) and ``write`` creates the file, so it gets the usual
+    The temporary name ends with ``path``'s whole name (writers that check the suffix,
+    like Keras's ``model.save`` and ``save_weights`` with ``.weights.h5``, accept it) and
+    ``write`` creates the file, so it gets the usual
     permissions. The folder is created if needed; on any error the temporary file is
     removed and the error raised again.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    base, suffix = os.path.splitext(os.path.basename(path))
-    temporary = os.path.join(directory, f".tmp-{base}-{uuid.uuid4().hex[:12]}{suffix}")
+    temporary = os.path.join(directory, f".tmp-{uuid.uuid4().hex[:12]}-{os.path.basename(path)}")
     try:
         write(temporary)
         os.replace(temporary, path)
@@ -40,3 +40,8 @@ def write_bytes_atomically(path: "str | os.PathLike", data: bytes) -> None:
             file.write(data)
 
     write_atomically(path, write)
+
+
+def write_text_atomically(path: "str | os.PathLike", text: str) -> None:
+    """Writes ``text`` to ``path`` as UTF-8, atomically (see :func:`write_atomically`)."""
+    write_bytes_atomically(path, text.encode("utf-8"))

@@ -295,6 +295,8 @@ def _cmd_export_tflite(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tf_metatasnet.tflite_export import CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS
+
     parser = argparse.ArgumentParser(
         prog="metatasnet", description="Meta-TasNet music source separation (TensorFlow/Keras).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -467,12 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
                       default=["float32", "float16", "dynamic", "int8_weights", "int8"],
                       choices=("float32", "float16", "dynamic", "int8_weights", "int8"),
                       help="variants to write (default: all five)")
-    lite.add_argument("--chunk-seconds", type=_positive_float, default=20.0,
-                      help="kept audio per window (default: 20)")
-    lite.add_argument("--context-seconds", type=_positive_float, default=4.0,
-                      help="context on each side (default: 4)")
-    lite.add_argument("--overlap-seconds", type=_positive_float, default=1.0,
-                      help="crossfade between windows (default: 1)")
+    lite.add_argument("--chunk-seconds", type=_positive_float, default=CHUNK_SECONDS,
+                      help=f"kept audio per window (default: {CHUNK_SECONDS:g})")
+    lite.add_argument("--context-seconds", type=_positive_float, default=CONTEXT_SECONDS,
+                      help=f"context on each side (default: {CONTEXT_SECONDS:g}, the paper "
+                           "model's receptive field)")
+    lite.add_argument("--overlap-seconds", type=_positive_float, default=OVERLAP_SECONDS,
+                      help=f"crossfade between windows (default: {OVERLAP_SECONDS:g})")
     lite.add_argument("--calibration", nargs="+", default=None,
                       help="int8 calibration: a prepared cache folder or audio files "
                            "(default: generated music)")

@@ -134,6 +134,18 @@ class MetaTasNetConfig:
         """Encoder stride ``W_i`` of ``stage`` (the hop between latent frames)."""
         return self.W * 2 ** stage
 
+    def receptive_field_seconds(self) -> float:
+        """How far the masking networks see on each side of a frame, in seconds.
+
+        Each stack's dilated depthwise convolutions reach ``(kernel - 1) / 2 * (2**layers - 1)``
+        frames on each side, and the stages add up, because each stage's masks take the
+        previous stage's latents frame by frame: 567 frames, 1.42 s, for the paper model.
+        Left out: the encoders' kernels (10 ms at most) and the group norms, whose
+        statistics cover the whole input. A chunk's context should be at least this long.
+        """
+        frames = self.stages_num * self.stack * (self.kernel - 1) // 2 * (2 ** self.layers - 1)
+        return frames * self.W / self.sampling_rate  # every stage has sampling_rate / W frames a second
+
     @property
     def stage_rates(self) -> tuple[int, ...]:
         return tuple(self.stage_rate(i) for i in range(self.stages_num))

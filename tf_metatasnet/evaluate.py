@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from tf_metatasnet.atomic import write_atomically, write_text_atomically
 from tf_metatasnet.config import SOURCES
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
@@ -132,22 +133,7 @@ def format_table(table: dict[str, dict[str, float]]) -> str:
 def save_scores(store, output_dir: "str | os.PathLike") -> None:
     """Writes ``results.pandas`` (museval's store) and ``scores.json`` (the table), atomically."""
     import json
-    import tempfile
 
-    os.makedirs(output_dir, exist_ok=True)
-    for name, write in (("results.pandas", lambda path: store.save(path)),
-                        ("scores.json", lambda path: _write_text(path, json.dumps(
-                            score_table(store), indent=2)))):
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=output_dir)
-        os.close(handle)
-        try:
-            write(temporary)
-            os.replace(temporary, os.path.join(output_dir, name))
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(text + "\n")
+    write_atomically(os.path.join(output_dir, "results.pandas"), store.save)
+    write_text_atomically(os.path.join(output_dir, "scores.json"),
+                          json.dumps(score_table(store), indent=2) + "\n")

@@ -34,6 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from tf_metatasnet.atomic import write_text_atomically
 from tf_metatasnet.audio import resample
 from tf_metatasnet.config import SOURCES
 
@@ -637,16 +638,7 @@ def _progress_reporter(progress):
 
 def _write_json(path: str, record: dict) -> None:
     """Writes ``record`` as JSON to ``path`` through a temporary file renamed into place."""
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(record, file, indent=2)
-            file.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    write_text_atomically(path, json.dumps(record, indent=2) + "\n")
 
 
 def _folder_bytes(folder: str) -> int:

@@ -23,8 +23,8 @@ constants: TensorFlow alone loads and runs them.
 from __future__ import annotations
 
 import os
-import tempfile
 
+from tf_metatasnet.atomic import write_text_atomically
 from tf_metatasnet.export_graph import instrument_signature, save_signature, stems_signature
 from tf_metatasnet.folding import fold_generator
 
@@ -35,17 +35,6 @@ def models_config(models: "dict[str, str]") -> str:
         f'  config {{\n    name: "{name}"\n    base_path: "{path}"\n    model_platform: "tensorflow"\n  }}\n'
         for name, path in models.items())
     return f"model_config_list {{\n{entries}}}\n"
-
-
-def _write_text(path: str, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
 
 
 def export_saved_model(model, base_dir: "str | os.PathLike", name: str = "metatasnet",
@@ -78,7 +67,7 @@ def export_saved_model(model, base_dir: "str | os.PathLike", name: str = "metata
             folder = os.path.join(base_dir, f"{name}_{instrument}", str(version))
             written[f"{name}_{instrument}"] = save_signature(
                 folder, instrument_signature(folded, instrument))
-    _write_text(os.path.join(base_dir, "models.config"),
-                models_config({model_name: f"{serving_root.rstrip('/')}/{model_name}"
-                               for model_name in written}))
+    write_text_atomically(os.path.join(base_dir, "models.config"),
+                          models_config({model_name: f"{serving_root.rstrip('/')}/{model_name}"
+                                         for model_name in written}))
     return written

@@ -53,6 +53,13 @@ FORMAT = "tf_metatasnet.tflite/1"
 _FLEX_PREFIXES = ("Flex", "FlexDelegate")
 
 
+#: The phone models' default window, in seconds. The context covers the paper model's
+#: receptive field (1.42 s each side, ``MetaTasNetConfig.receptive_field_seconds``); more
+#: would only be recomputed in every window, and a long chunk spreads its cost: 33-s
+#: windows that advance by 29 s. (Whole-song separation keeps 4 s of context.)
+CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS = 30.0, 1.5, 1.0
+
+
 @dataclasses.dataclass(frozen=True)
 class Chunking:
     """How a song is cut for a fixed-window model, in base samples (see ``apply.plan_windows``).
@@ -76,8 +83,9 @@ class Chunking:
         return self.chunk + 2 * self.context
 
     @classmethod
-    def from_seconds(cls, base_rate: int, stride: int, chunk_seconds: float = 20.0,
-                     context_seconds: float = 4.0, overlap_seconds: float = 1.0) -> "Chunking":
+    def from_seconds(cls, base_rate: int, stride: int, chunk_seconds: float = CHUNK_SECONDS,
+                     context_seconds: float = CONTEXT_SECONDS,
+                     overlap_seconds: float = OVERLAP_SECONDS) -> "Chunking":
         """Lengths in seconds rounded up to whole alignment units."""
         align = window_alignment(base_rate, stride)
 
@@ -225,7 +233,7 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
         output_dir: folder of the ``.tflite`` / ``.json`` pairs (created if needed).
         instruments: default all four.
         quantizations: any of ``QUANTIZATIONS``.
-        chunking: window lengths (default ``Chunking.from_seconds``: 20 s chunk, 4 s
+        chunking: window lengths (default ``Chunking.from_seconds``: 30 s chunk, 1.5 s
             context, 1 s overlap).
         calibration: for ``int8``, windows from ``calibration.calibration_windows``.
         version: the ``model_version`` recorded in the metadata.

@@ -43,6 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_metatasnet.atomic import write_atomically, write_text_atomically
 from tf_metatasnet.config import PRESETS, MetaTasNetConfig, get_config
 from tf_metatasnet.data import DataConfig, train_dataset, validation_dataset
 from tf_metatasnet.memory import release_free_memory
@@ -313,29 +314,11 @@ def set_spectrogram_statistics(model: MetaTasNet, statistics) -> None:
 
 # ------------------------------------------------------------------ checkpoints
 def _atomic_json(path, values):
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            json.dump(values, f, indent=2)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    write_text_atomically(path, json.dumps(values, indent=2))
 
 
 def _atomic_weights(model, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=directory)
-    os.close(handle)
-    try:
-        model.save_weights(temporary, overwrite=True)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    write_atomically(path, lambda temporary: model.save_weights(temporary, overwrite=True))
 
 
 def read_state(output_dir) -> "dict | None":
@@ -507,8 +490,4 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
 def _write_config(config: TrainConfig, path):
     import yaml
 
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".yaml", dir=directory)
-    with os.fdopen(handle, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
-    os.replace(temporary, path)
+    write_text_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
