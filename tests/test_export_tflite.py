@@ -14,10 +14,10 @@ from tf_metatasnet.folding import fold_generator
 from tf_metatasnet.separator import Separator
 from tf_metatasnet.cli import build_parser
 from tf_metatasnet.config import get_config
-from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, QUANTIZATIONS,
-                                        Chunking, export_tflite, op_report)
+from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT_COMPUTE_PATTERNS,
+                                        OVERLAP_SECONDS, QUANTIZATIONS, Chunking, export_tflite, op_report)
 from tf_metatasnet.tflite_runner import TFLiteBackend, load_tflite_separator, read_metadata
-from tf_metatasnet.tflite_weights import MIN_ELEMENTS, quantize_weights
+from tf_metatasnet.tflite_weights import MIN_ELEMENTS, inside, quantize_weights, zero_border
 
 RATES = (8000, 16000, 32000)
 CONTRACT_KEYS = {"format", "model_version", "instrument", "sources", "quantization", "base_rate",
@@ -77,6 +77,28 @@ def _constants(content):
             if t.buffer and model.buffers[t.buffer].data is not None}
 
 
+def _padded_back(model, index, values):
+    """``values`` of stored constant ``index`` with the zeros that a ``PAD`` after its
+    ``DEQUANTIZE`` puts back (``tflite_weights.zero_border``), if any."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    graph = model.subgraphs[0]
+
+    def reader(tensor):
+        (operator,) = [op for op in graph.operators if tensor in list(op.inputs)][:1]
+        return operator, model.operatorCodes[operator.opcodeIndex].builtinCode
+
+    dequantize, code = reader(index)
+    assert code == schema.BuiltinOperator.DEQUANTIZE
+    if not graph.tensors[int(dequantize.outputs[0])].name.endswith(b"/trimmed"):
+        return values                                      # (a PAD reading it is the model's own)
+    pad, code = reader(int(dequantize.outputs[0]))
+    assert code == schema.BuiltinOperator.PAD
+    paddings = graph.tensors[int(pad.inputs[1])]
+    border = np.frombuffer(model.buffers[paddings.buffer].data.tobytes(), np.int32).reshape(-1, 2)
+    return np.pad(values, border)
+
+
 def _run(content, window):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -104,6 +126,8 @@ def test_int8_weights_stores_int8_and_computes_float32(exported):
     # Independent expectation: the float32 model with every int8 weight rounded as stored
     # (each within half a step of the float32 weight) gives the same numbers.
     rounded = flatbuffer_utils.read_model_from_bytearray(bytearray(float_content))
+    stored_model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    trimmed = 0
     for index, (tensor, data) in int8.items():
         params = tensor.quantization
         assert params.zeroPoint is not None and not np.any(params.zeroPoint)
@@ -113,10 +137,14 @@ def test_int8_weights_stores_int8_and_computes_float32(exported):
         if len(scales) > 1:
             broadcast[params.quantizedDimension] = -1
         values = np.frombuffer(data, np.int8).reshape(shape) * scales.reshape(broadcast)
-        original = np.frombuffer(floats[index][1], np.float32).reshape(shape)
-        assert np.all(np.abs(values - original) <= 0.5001 * scales.reshape(broadcast)), tensor.name
+        half_step = np.broadcast_to(0.5001 * scales.reshape(broadcast), values.shape)
+        values, half_step = _padded_back(stored_model, index, values), _padded_back(stored_model, index, half_step)
+        trimmed += values.size > np.prod(shape)
+        original = np.frombuffer(floats[index][1], np.float32).reshape(values.shape)
+        assert np.all(np.abs(values - original) <= half_step), tensor.name
         rounded.buffers[rounded.subgraphs[0].tensors[index].buffer].data = np.frombuffer(
             values.astype(np.float32).tobytes(), np.uint8)
+    assert trimmed                                   # the encoders' and decoder's padded filters
     rounded_content = bytes(flatbuffer_utils.convert_object_to_bytearray(rounded))
     for noise in (True, False):
         window = _window(chunking, noise)
@@ -221,6 +249,60 @@ def test_storing_a_quantized_models_constants_small_leaves_its_integer_kernels_a
     x = next(representative())[0]
     np.testing.assert_array_equal(_invoke(content, x), _invoke(integer, x))
     assert len(content) < len(integer)       # the concatenated float32 constant, stored in int8
+
+
+def test_hybrid_weights_given_as_floats_are_stored_as_int8_weights_and_computed_in_float():
+    """``quantize_weights(float_weights=...)`` on a dynamic-range model: the hybrid
+    kernels' int8 weights are stored again from the float model's values, as
+    ``int8_weights`` stores them, behind ``DEQUANTIZE``: with all three given, the output
+    is the weight-only int8 model's."""
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from tf_metatasnet.tflite_export import _constants as named_constants
+
+    converter, _ = _dense_net(outputs=320)
+    plain = converter().convert()
+    quantizing = converter()
+    quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
+    dynamic = quantizing.convert()
+    kernels = {name: values for name, values in named_constants(plain, [".*"]).items()
+               if values.shape in ((384, 256), (320, 384), (128, 320))}   # (out, in), as FC stores them
+    assert len(kernels) == 3
+    mixed = quantize_weights(dynamic, float_weights=kernels)
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(mixed))
+    graph = model.subgraphs[0]
+    for index, tensor in enumerate(graph.tensors):
+        if tensor.name.decode() in kernels:
+            assert tensor.type == schema.TensorType.INT8
+            (reader,) = [op for op in graph.operators if index in list(op.inputs)]
+            assert model.operatorCodes[reader.opcodeIndex].builtinCode == schema.BuiltinOperator.DEQUANTIZE
+
+    x = np.random.default_rng(9).standard_normal((8, 256)).astype(np.float32)
+    weight_only = _invoke(quantize_weights(plain), x)
+    np.testing.assert_allclose(_invoke(mixed, x), weight_only, atol=1e-6, rtol=0)
+    assert np.abs(_invoke(quantize_weights(dynamic), x) - weight_only).max() > 1e-3   # hybrid differs
+    with pytest.raises(ValueError, match="shape"):
+        quantize_weights(dynamic, float_weights={name: values.T for name, values in kernels.items()})
+
+
+def test_dynamic_computes_the_decoder_matmul_in_float32(exported):
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from tf_metatasnet.tflite_export import _constants as named_constants
+
+    names = set(named_constants(Path(exported[2]["float32"]).read_bytes(), FLOAT_COMPUTE_PATTERNS))
+    assert names
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(Path(exported[2]["dynamic"]).read_bytes()))
+    graph = model.subgraphs[0]
+    codes = {i: model.operatorCodes[op.opcodeIndex].builtinCode for i, op in enumerate(graph.operators)}
+    for index, tensor in enumerate(graph.tensors):
+        if tensor.name.decode() in names:
+            readers = [i for i, op in enumerate(graph.operators) if index in list(op.inputs)]
+            assert [codes[i] for i in readers] == [schema.BuiltinOperator.DEQUANTIZE]
 
 
 def test_metadata_follows_the_contract(exported):
@@ -362,6 +444,24 @@ def test_scale_axis_picks_the_axis_of_very_different_slices():
     # Slices shorter than MIN_SLICE get no scales of their own: one for the tensor.
     assert scale_axis(values[:, :8]) in (None, 1)
     assert scale_axis(np.zeros((4, 4), np.float32)) is None
+
+
+def test_zero_border_finds_the_padding_folded_into_a_filter_bank():
+    rng = np.random.default_rng(0)
+    filters = rng.standard_normal((80, 32)).astype(np.float32)
+    padded = np.pad(filters, [(120, 120), (0, 0)])          # (320, 32), a short filter aligned
+    padded[150, :] = 0                                      # a zero row inside stays
+    border = zero_border(padded, min_elements=512)
+    assert border == [(120, 120), (0, 0)]
+    np.testing.assert_array_equal(inside(padded, border), padded[120:200])
+    np.testing.assert_array_equal(np.pad(inside(padded, border), border), padded)
+    corner = np.zeros((40, 50), np.float32)
+    corner[3:10, 5:45] = 1.0
+    assert zero_border(corner, min_elements=100) == [(3, 30), (5, 5)]
+    assert zero_border(padded, min_elements=240 * 32 + 1) is None       # too little to gain
+    assert zero_border(np.zeros((64, 64), np.float32)) is None
+    assert zero_border(np.ones((2, 2, 2, 2, 2), np.float32), min_elements=0) is None   # PAD: 4 axes
+    assert inside(filters, None) is filters
 
 
 def test_default_phone_window_covers_the_paper_models_receptive_field():

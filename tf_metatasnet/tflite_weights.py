@@ -13,7 +13,13 @@ computes in float32, so :func:`quantize_weights` does it on the float32 flatbuff
 - the float32 data is dropped from the file;
 - int32 constants as large whose values fit in int16 (the gather indices and positions
   of the fixed window, which grow with it: 2 % of the ``small`` model's file at 28-s
-  windows) are stored in int16 and ``CAST`` back to int32, exactly.
+  windows) are stored in int16 and ``CAST`` back to int32, exactly;
+- in a model with hybrid kernels (``dynamic``), weights given in ``float_weights`` (the
+  few whose operators cost the output most, ``tflite_export.FLOAT_COMPUTE_PATTERNS``) are
+  stored the same way instead, so those operators compute in float32;
+- a constant stored small whose ends are all-zero slices (the converter folds the zero
+  padding of the encoders' and decoder's shorter filters into them) is stored without
+  them, and a ``PAD`` after the ``DEQUANTIZE`` puts the zeros back (:func:`zero_border`).
 
 LiteRT's ``DEQUANTIZE`` kernel takes per-channel int8 (op version 5) and, for a constant
 input, writes its output to a persistent tensor on the first invocation and skips on
@@ -29,6 +35,8 @@ is shared, see ``_packing_classes``).
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 import numpy as np
 
@@ -82,6 +90,35 @@ def scale_axis(values: np.ndarray, min_slice: int = MIN_SLICE) -> "int | None":
     errors = [float(np.sum(np.square(dequantize_int8(*quantize_int8(values, axis), axis) - values)))
               for axis in candidates]
     return candidates[int(np.argmin(errors))]
+
+
+def zero_border(values: np.ndarray, min_elements: int = MIN_ELEMENTS) -> "list[tuple[int, int]] | None":
+    """The all-zero slices at both ends of every axis of ``values``, as ``(before, after)``
+    per axis, or ``None`` when they hold fewer than ``min_elements`` values (or the array has
+    over 4 axes, more than ``PAD`` takes).
+
+    The converter folds zero padding into constants: the encoder's and decoder's filters
+    of every resolution are padded to the longest kernel, half zeros in all. Outside the
+    inner block every value lies on an all-zero slice, so the block and the border give
+    the array back exactly.
+    """
+    if values.ndim == 0 or values.ndim > 4 or not values.size:
+        return None
+    border = []
+    for axis in range(values.ndim):
+        nonzero = np.flatnonzero(np.any(np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1), axis=1))
+        if not len(nonzero):
+            return None                                    # all zeros: nothing to gain
+        border.append((int(nonzero[0]), int(values.shape[axis] - 1 - nonzero[-1])))
+    kept = int(np.prod([n - a - b for n, (a, b) in zip(values.shape, border)]))
+    return border if values.size - kept >= min_elements else None
+
+
+def inside(values: np.ndarray, border: "list[tuple[int, int]] | None") -> np.ndarray:
+    """``values`` without their zero ``border`` (see :func:`zero_border`)."""
+    if border is None:
+        return values
+    return values[tuple(slice(a, n - b) for n, (a, b) in zip(values.shape, border))]
 
 
 def _packing_classes():
@@ -142,7 +179,8 @@ def _packing_classes():
 
 
 def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
-                     min_slice: int = MIN_SLICE) -> bytes:
+                     min_slice: int = MIN_SLICE,
+                     float_weights: "Mapping[str, np.ndarray] | None" = None) -> bytes:
     """The float32 flatbuffer ``model_content`` with its large constants stored small.
 
     Float32 constants become int8 and ``DEQUANTIZE`` (see the module docstring); int32
@@ -156,6 +194,11 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
             whose float32 and int32 constants read by float operators are stored small.
         min_elements: the smallest constant stored small (default ``MIN_ELEMENTS``).
         min_slice: the smallest slice with a scale of its own (default ``MIN_SLICE``).
+        float_weights: float32 values, by tensor name, of constants that a quantizer
+            stored as integers (a hybrid kernel's int8 weights; pass the float model's
+            values). They are stored again as the float32 constants are: int8 along the
+            axis that rounds them best, read through ``DEQUANTIZE``. So the operators that
+            read them compute in float32, their inputs no longer quantized on the fly.
 
     Returns:
         the new flatbuffer.
@@ -164,6 +207,7 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
     from tensorflow.lite.tools import flatbuffer_utils
 
     types, builtin = schema.TensorType, schema.BuiltinOperator
+    float_weights = dict(float_weights or {})
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
     aligned_buffer, parameters = _packing_classes()
     zero_vectors, codes = {}, {}
@@ -198,23 +242,65 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
             read.update(int(t) for t in (operator.inputs if operator.inputs is not None else []))
             written.update(int(t) for t in (operator.outputs if operator.outputs is not None else []))
         kept = written | {int(t) for t in graph.inputs} | {int(t) for t in graph.outputs}
-        restored = {}                    # stored tensor -> (restored tensor, operator; None once placed)
+        restored = {}                    # stored tensor -> (restored tensor, operators; None once placed)
+
+        def new_tensor(shape, tensor_type, name, buffer=0):
+            tensor = schema.TensorT()
+            tensor.shape, tensor.type, tensor.buffer, tensor.name = list(shape), tensor_type, buffer, name
+            graph.tensors.append(tensor)
+            return len(graph.tensors) - 1
+
+        def restore(index, tensor, buffer, output_type, operator, border=None):
+            """Points ``tensor`` at its stored ``buffer`` and makes ``operator`` turn it back
+            into a new ``output_type`` tensor, which every old user will read. With a zero
+            ``border`` ((before, after) per axis), the buffer holds the values inside it
+            and a ``PAD`` puts the zeros back."""
+            shape, name = [int(d) for d in tensor.shape], tensor.name or b""
+            tensor.buffer = buffer
+            operator.inputs = [index]
+            operators = [operator]
+            if border is not None:
+                tensor.shape = np.asarray([n - a - b for n, (a, b) in zip(shape, border)], np.int32)
+                tensor.shapeSignature = None
+                operator.outputs = [new_tensor(tensor.shape, output_type, name + b"/trimmed")]
+                paddings = schema.BufferT()
+                paddings.data = np.asarray(border, np.int32).reshape(-1).view(np.uint8)
+                model.buffers.append(paddings)
+                pad = schema.OperatorT()
+                pad.opcodeIndex = operator_code(builtin.PAD, 1)
+                pad.builtinOptionsType = schema.BuiltinOptions.PadOptions
+                pad.builtinOptions = schema.PadOptionsT()
+                pad.inputs = [operator.outputs[0], new_tensor((len(shape), 2), types.INT32, name + b"/paddings",
+                                                              len(model.buffers) - 1)]
+                operators.append(pad)
+            operators[-1].outputs = [new_tensor(shape, output_type, name + b"/restored")]
+            restored[index] = (operators[-1].outputs[0], operators)
         for index, tensor in enumerate(list(graph.tensors)):
-            if parameters.shares(tensor.quantization):          # the converter's int8 weights
-                tensor.quantization = parameters(tensor.quantization.scale,
-                                                 tensor.quantization.quantizedDimension, zero_vectors)
+            name = (tensor.name or b"").decode()
             data = model.buffers[tensor.buffer].data if tensor.buffer else None
-            scales = tensor.quantization.scale if tensor.quantization is not None else None
-            quantized = scales is not None and len(scales) > 0   # an integer kernel's (int32 bias...)
-            if (index in kept or index not in read or tensor.isVariable or tensor.shape is None or quantized
-                    or tensor.type not in (types.FLOAT32, types.INT32) or data is None
-                    or len(data) < 4 * min_elements):
-                continue
-            dtype = np.float32 if tensor.type == types.FLOAT32 else np.int32
-            values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype)
-            values = values.reshape([int(d) for d in tensor.shape])
-            operator = schema.OperatorT()
+            if name in float_weights and data is not None and index in read and index not in kept:
+                values = np.asarray(float_weights[name], np.float32)     # in place of a quantizer's int8
+                if list(values.shape) != [int(d) for d in tensor.shape]:
+                    raise ValueError(f"float values for {name!r} have shape {values.shape}, "
+                                     f"the tensor {[int(d) for d in tensor.shape]}")
+                tensor.type, tensor.quantization, dtype = types.FLOAT32, None, np.float32
+            else:
+                if parameters.shares(tensor.quantization):          # the converter's int8 weights
+                    tensor.quantization = parameters(tensor.quantization.scale,
+                                                     tensor.quantization.quantizedDimension, zero_vectors)
+                scales = tensor.quantization.scale if tensor.quantization is not None else None
+                quantized = scales is not None and len(scales) > 0   # an integer kernel's (int32 bias...)
+                if (index in kept or index not in read or tensor.isVariable or tensor.shape is None
+                        or quantized or tensor.type not in (types.FLOAT32, types.INT32) or data is None
+                        or len(data) < 4 * min_elements):
+                    continue
+                dtype = np.float32 if tensor.type == types.FLOAT32 else np.int32
+                values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype)
+                values = values.reshape([int(d) for d in tensor.shape])
+            operator, border = schema.OperatorT(), None
             if dtype == np.float32:              # int8 and DEQUANTIZE (2: per tensor, 5: per channel)
+                border = zero_border(values, min_elements)
+                values = inside(values, border)
                 axis = scale_axis(values, min_slice)
                 buffer, scales = store(tensor, values, axis)
                 tensor.quantization = parameters(scales, 0 if axis is None else axis, zero_vectors)
@@ -231,14 +317,7 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
                 options.inDataType, options.outDataType = types.INT16, types.INT32
             else:
                 continue
-            tensor.buffer = buffer
-            output = schema.TensorT()            # what the operator gives back, read by the old users
-            output.shape, output.shapeSignature = tensor.shape, tensor.shapeSignature
-            output.type, output.buffer = output_type, 0
-            output.name = (tensor.name or b"") + b"/restored"
-            graph.tensors.append(output)
-            operator.inputs, operator.outputs = [index], [len(graph.tensors) - 1]
-            restored[index] = (len(graph.tensors) - 1, operator)
+            restore(index, tensor, buffer, output_type, operator, border)
 
         operators = []                           # each new operator just before its tensor's first user
         for operator in graph.operators:
@@ -248,7 +327,7 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
                     if tensor in restored:
                         output, placing = restored[tensor]
                         if placing is not None:
-                            operators.append(placing)
+                            operators.extend(placing)
                             restored[tensor] = (output, None)
                         inputs[position] = output
                 operator.inputs = inputs
