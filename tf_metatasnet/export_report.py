@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from tf_metatasnet.apply import apply_to_arrays
-from tf_metatasnet.atomic import write_bytes_atomically
+from tf_metatasnet.atomic import write_text_atomically
 from tf_metatasnet.calibration import stage_signals
 from tf_metatasnet.tflite_export import op_report
 from tf_metatasnet.tflite_runner import TFLiteBackend, read_metadata
@@ -138,8 +138,7 @@ def measure(model, paths: Sequence[str], song: "tuple[np.ndarray, int] | None" =
 
 def write_report(entries: list, path: "str | os.PathLike", **details) -> None:
     """Writes ``{"artifacts": entries, **details}`` as JSON, atomically."""
-    text = json.dumps({"artifacts": entries, **details}, indent=2) + "\n"
-    write_bytes_atomically(path, text.encode("utf-8"))
+    write_text_atomically(path, json.dumps({"artifacts": entries, **details}, indent=2) + "\n")
 
 
 def format_table(entries: list) -> str:

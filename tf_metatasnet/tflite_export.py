@@ -45,7 +45,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tf_metatasnet.atomic import write_bytes_atomically
+from tf_metatasnet.atomic import write_bytes_atomically, write_text_atomically
 from tf_metatasnet.separator import window_alignment
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8_weights", "int8")
@@ -305,7 +305,7 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
                 metadata = tflite_metadata(content, instrument, model.sources, config.stage_rates,
                                            chunking, quantization, version)
                 write_bytes_atomically(stem + ".tflite", content)
-                write_bytes_atomically(stem + ".json", (json.dumps(metadata, indent=2) + "\n").encode())
+                write_text_atomically(stem + ".json", json.dumps(metadata, indent=2) + "\n")
                 written.append(stem + ".tflite")
                 if progress is not None:
                     progress(f"{stem}.tflite: {len(content) / 2**20:.1f} MiB")
