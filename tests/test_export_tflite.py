@@ -14,15 +14,16 @@ from tf_metatasnet.folding import fold_generator
 from tf_metatasnet.separator import Separator
 from tf_metatasnet.cli import build_parser
 from tf_metatasnet.config import get_config
-from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT_COMPUTE_PATTERNS,
-                                        OVERLAP_SECONDS, QUANTIZATIONS, Chunking, export_tflite, op_report)
+from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT16_PATTERNS, OVERLAP_SECONDS,
+                                        QUANTIZATIONS, Chunking, export_tflite, float_compute_weights, op_report)
 from tf_metatasnet.tflite_runner import TFLiteBackend, load_tflite_separator, read_metadata
-from tf_metatasnet.tflite_weights import MIN_ELEMENTS, inside, quantize_weights, zero_border
+from tf_metatasnet.tflite_weights import (MIN_ELEMENTS, dequantize_int8, fc_input_hessians, fully_connected_weights,
+                                         gptq_round, inside, quantize_int8, quantize_weights, zero_border)
 
 RATES = (8000, 16000, 32000)
 CONTRACT_KEYS = {"format", "model_version", "instrument", "sources", "quantization", "base_rate",
                  "output_rate", "chunk", "context", "overlap", "window", "align", "inputs", "output",
-                 "normalization", "channels", "resampling"}
+                 "normalization", "channels", "resampling", "weight_rounding"}
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +125,17 @@ def test_int8_weights_stores_int8_and_computes_float32(exported):
     assert int16 and all(np.array_equal(np.frombuffer(data, np.int16), np.frombuffer(floats[i][1], np.int32))
                          for i, data in int16.items())   # window indices, stored exactly
     # Independent expectation: the float32 model with every int8 weight rounded as stored
-    # (each within half a step of the float32 weight) gives the same numbers.
+    # (each within half a step of the float32 weight, but the matmul weights, which GPTQ
+    # rounds) and the float16 ones gives the same numbers.
     rounded = flatbuffer_utils.read_model_from_bytearray(bytearray(float_content))
     stored_model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    trimmed = 0
+    matmul = {name for name in fully_connected_weights(float_content)}
+    halves = {i: data for i, (t, data) in stored.items() if t.type == types.FLOAT16}
+    assert halves
+    for index, data in halves.items():
+        rounded.buffers[rounded.subgraphs[0].tensors[index].buffer].data = np.frombuffer(
+            np.frombuffer(data, np.float16).astype(np.float32).tobytes(), np.uint8)
+    trimmed = gptq = 0
     for index, (tensor, data) in int8.items():
         params = tensor.quantization
         assert params.zeroPoint is not None and not np.any(params.zeroPoint)
@@ -141,10 +149,13 @@ def test_int8_weights_stores_int8_and_computes_float32(exported):
         values, half_step = _padded_back(stored_model, index, values), _padded_back(stored_model, index, half_step)
         trimmed += values.size > np.prod(shape)
         original = np.frombuffer(floats[index][1], np.float32).reshape(values.shape)
-        assert np.all(np.abs(values - original) <= half_step), tensor.name
+        if tensor.name.decode() in matmul:
+            gptq += np.any(np.abs(values - original) > half_step)
+        else:
+            assert np.all(np.abs(values - original) <= half_step), tensor.name
         rounded.buffers[rounded.subgraphs[0].tensors[index].buffer].data = np.frombuffer(
             values.astype(np.float32).tobytes(), np.uint8)
-    assert trimmed                                   # the encoders' and decoder's padded filters
+    assert trimmed and gptq                          # the encoders' padded filters; GPTQ's rounding
     rounded_content = bytes(flatbuffer_utils.convert_object_to_bytearray(rounded))
     for noise in (True, False):
         window = _window(chunking, noise)
@@ -288,14 +299,126 @@ def test_hybrid_weights_given_as_floats_are_stored_as_int8_weights_and_computed_
         quantize_weights(dynamic, float_weights={name: values.T for name, values in kernels.items()})
 
 
-def test_dynamic_computes_the_decoder_matmul_in_float32(exported):
+def _output_error(q, scales, weights, x):
+    """``|| x (Q - W)^T ||^2`` in NumPy: the layer's output error from rounding ``weights``."""
+    return float(np.sum(np.square(x @ (dequantize_int8(q, scales, 0) - weights).T)))
+
+
+def test_gptq_rounds_as_nearest_for_uncorrelated_inputs_and_better_for_correlated_ones():
+    rng = np.random.default_rng(4)
+    weights = rng.standard_normal((48, 96)).astype(np.float32) * rng.uniform(0.1, 2.0, (48, 1)).astype(np.float32)
+    nearest, nearest_scales = quantize_int8(weights, 0)
+    q, scales = gptq_round(weights, np.diag(rng.uniform(0.5, 2.0, 96)))
+    np.testing.assert_array_equal(q, nearest)
+    np.testing.assert_array_equal(scales, nearest_scales)
+    # Correlated inputs, as a layer's inputs are: fewer sources than channels, plus a little noise.
+    mixing = rng.standard_normal((24, 96))
+
+    def inputs(rows):
+        return rng.standard_normal((rows, 24)) @ mixing + 0.05 * rng.standard_normal((rows, 96))
+
+    x = inputs(4000)
+    q, scales = gptq_round(weights, x.T @ x)
+    assert q.dtype == np.int8 and np.abs(q.astype(int)).max() <= 127
+    np.testing.assert_array_equal(scales, nearest_scales)                    # same scales: same size
+    unseen = inputs(1000)                                                     # rows it was not fitted on
+    gain = 10 * np.log10(_output_error(nearest, scales, weights, unseen) / _output_error(q, scales, weights, unseen))
+    assert gain > 6.0, gain
+    with pytest.raises(ValueError, match="square second-moment matrix"):
+        gptq_round(weights, np.eye(48))
+
+
+def test_fc_input_hessians_are_the_second_moments_of_each_matmuls_input():
+    """Checked against NumPy: the first layer's input is the model's, the second's the
+    first layer's leaky-ReLU output."""
+    from tf_metatasnet.tflite_export import _constants as named_constants
+
+    converter, representative = _dense_net()
+    plain = converter().convert()
+    constants = named_constants(plain, [".*"])
+    by_shape = {values.shape: name for name, values in constants.items()}
+    first, second = by_shape[(384, 256)], by_shape[(384, 384)]    # (out, in), as FC stores them
+    (name, bias), _, _ = _dense_layers(plain)
+    assert name == first
+    feeds = list(representative())[:2]                                       # [x] each: no signature
+    hessians = fc_input_hessians(plain, feeds)
+    assert {first, second} <= set(hessians) and len(hessians) == 3
+    x = np.concatenate([feed[0] for feed in feeds]).astype(np.float64)
+    np.testing.assert_allclose(hessians[first], x.T @ x, rtol=1e-4, atol=1e-3)
+    hidden = x @ constants[first].T.astype(np.float64) + bias
+    hidden = np.where(hidden > 0, hidden, 0.2 * hidden)                      # tf.nn.leaky_relu
+    np.testing.assert_allclose(hessians[second], hidden.T @ hidden, rtol=1e-4, atol=1e-3)
+
+
+def _dense_layers(content):
+    """The ``FULLY_CONNECTED`` layers of a float32 model in order: (weight name, bias values)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    graph = model.subgraphs[0]
+    layers = []
+    for op in graph.operators:
+        if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED:
+            weight, bias = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
+            layers.append((weight.name.decode(), np.frombuffer(bytes(model.buffers[bias.buffer].data), np.float32)))
+    return layers
+
+
+def test_given_rounding_is_stored_for_float_weights_and_in_place_of_hybrid_ones():
+    """``quantize_weights(rounding=...)``: a float32 model's weights are stored as the given
+    int8 values (the output is NumPy's with them); a dynamic-range model's hybrid kernels
+    get the given values in place and stay hybrid."""
+    import tensorflow as tf
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     from tf_metatasnet.tflite_export import _constants as named_constants
 
-    names = set(named_constants(Path(exported[2]["float32"]).read_bytes(), FLOAT_COMPUTE_PATTERNS))
-    assert names
+    converter, representative = _dense_net()
+    plain = converter().convert()
+    quantizing = converter()
+    quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
+    dynamic = quantizing.convert()
+    kernels = {name: values for name, values in named_constants(plain, [".*"]).items()
+               if values.shape in ((384, 256), (384, 384), (128, 384))}
+    hessians = fc_input_hessians(plain, representative())
+    rounding = {name: gptq_round(values, hessians[name]) for name, values in kernels.items()}
+    assert any(np.any(q != quantize_int8(kernels[name], 0)[0]) for name, (q, _) in rounding.items())
+
+    for content, reader in ((quantize_weights(plain, rounding=rounding), schema.BuiltinOperator.DEQUANTIZE),
+                            (quantize_weights(dynamic, rounding=rounding), schema.BuiltinOperator.FULLY_CONNECTED)):
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+        graph = model.subgraphs[0]
+        for index, tensor in enumerate(graph.tensors):
+            if tensor.name.decode() in rounding:
+                q, scales = rounding[tensor.name.decode()]
+                stored = np.frombuffer(bytes(model.buffers[tensor.buffer].data), np.int8).reshape(q.shape)
+                np.testing.assert_array_equal(stored, q)
+                np.testing.assert_array_equal(tensor.quantization.scale, scales)
+                (user,) = [op for op in graph.operators if index in list(op.inputs)]
+                assert model.operatorCodes[user.opcodeIndex].builtinCode == reader
+
+    x = np.random.default_rng(9).standard_normal((8, 256)).astype(np.float32)
+    expected = x.astype(np.float64)
+    for name, bias in _dense_layers(plain):                                  # NumPy, rounded weights
+        expected = expected @ dequantize_int8(*rounding[name], 0).T.astype(np.float64) + bias
+        expected = np.where(expected > 0, expected, 0.2 * expected)           # tf.nn.leaky_relu
+    output = _invoke(quantize_weights(plain, rounding=rounding), x)
+    np.testing.assert_allclose(output[:, :128], expected, rtol=1e-4, atol=1e-4)
+    hybrid = _invoke(quantize_weights(dynamic, rounding=rounding), x)       # + its inputs' rounding
+    assert si_sdr(hybrid[:, :128], expected) > 30.0
+    with pytest.raises(ValueError, match="shape"):
+        quantize_weights(plain, rounding={name: (q.T, s) for name, (q, s) in rounding.items()})
+
+
+def test_dynamic_computes_the_decoder_and_last_encoder_matmuls_in_float32(exported):
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    names = set(float_compute_weights(Path(exported[2]["float32"]).read_bytes()))
+    assert any(name.startswith("decoder") for name in names)
+    assert any(name.startswith("stage_2") for name in names) and not any("stage_1" in n for n in names)
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(Path(exported[2]["dynamic"]).read_bytes()))
     graph = model.subgraphs[0]
     codes = {i: model.operatorCodes[op.opcodeIndex].builtinCode for i, op in enumerate(graph.operators)}
@@ -305,6 +428,45 @@ def test_dynamic_computes_the_decoder_matmul_in_float32(exported):
             assert [codes[i] for i in readers] == [schema.BuiltinOperator.DEQUANTIZE]
 
 
+def test_float16_constants_are_stored_in_half_precision_behind_dequantize(exported):
+    import re
+
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    converter, _ = _dense_net()
+    plain = converter().convert()
+    layers = _dense_layers(plain)
+    content = quantize_weights(plain, float16=[re.escape(name) for name, _ in layers])
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    graph = model.subgraphs[0]
+    kernels = {}
+    for index, tensor in enumerate(graph.tensors):
+        if tensor.name.decode() in dict(layers):
+            assert tensor.type == schema.TensorType.FLOAT16
+            (user,) = [op for op in graph.operators if index in list(op.inputs)]
+            code = model.operatorCodes[user.opcodeIndex]
+            assert (code.builtinCode, code.version) == (schema.BuiltinOperator.DEQUANTIZE, 3)
+            kernels[tensor.name.decode()] = np.frombuffer(bytes(model.buffers[tensor.buffer].data), np.float16)
+    assert len(kernels) == 3
+    x = np.random.default_rng(2).standard_normal((8, 256)).astype(np.float32)
+    expected = x.astype(np.float64)
+    for name, bias in layers:                                                 # NumPy, float16 weights
+        expected = expected @ kernels[name].reshape(-1, expected.shape[1]).T.astype(np.float64) + bias
+        expected = np.where(expected > 0, expected, 0.2 * expected)
+    np.testing.assert_allclose(_invoke(content, x)[:, :128], expected, rtol=1e-4, atol=1e-4)
+
+    # In the exported int8 variants: the norms', depthwise taps' and decoder filters' constants.
+    for quantization in ("dynamic", "int8_weights", "int8"):
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(Path(exported[2][quantization]).read_bytes()))
+        matched = [tensor for tensor in model.subgraphs[0].tensors
+                   if any(re.search(pattern, tensor.name.decode()) for pattern in FLOAT16_PATTERNS)
+                   and tensor.buffer and model.buffers[tensor.buffer].data is not None
+                   and np.prod(tensor.shape) >= MIN_ELEMENTS]
+        types = {tensor.type for tensor in matched}      # int8 kernels' own weights stay int8
+        assert schema.TensorType.FLOAT16 in types and schema.TensorType.FLOAT32 not in types, quantization
+
+
 def test_metadata_follows_the_contract(exported):
     _, chunking, paths = exported
     for quantization, path in paths.items():
@@ -312,6 +474,7 @@ def test_metadata_follows_the_contract(exported):
             meta = json.load(file)
         assert set(meta) == CONTRACT_KEYS
         assert (meta["quantization"], meta["instrument"], meta["model_version"]) == (quantization, "vocals", "test")
+        assert meta["weight_rounding"] == {"dynamic": "gptq", "int8_weights": "gptq", "int8": "nearest"}.get(quantization)
         assert (meta["chunk"], meta["context"], meta["overlap"], meta["align"]) == (
             chunking.chunk, chunking.context, chunking.overlap, chunking.align) == (5120, 2560, 1280, 1280)
         assert meta["window"] == 10240 and meta["base_rate"] == 8000 and meta["output_rate"] == 32000
@@ -408,6 +571,25 @@ def test_export_command_reports_on_the_audio_it_is_given(tmp_path, capsys):
     assert main(["export", "tflite", "--model", str(model_path), "-o", str(output), "--instrument", "bass",
                  "--quantization", "float32", "--report-audio", str(tmp_path / "none.wav")]) != 0
     assert "none.wav" in capsys.readouterr().err
+
+
+def test_export_command_rounds_weights_as_asked(tmp_path, capsys):
+    from tf_metatasnet.cli import main
+
+    keras.utils.set_random_seed(3)
+    model_path = tmp_path / "tiny.keras"
+    tm.save_model(tm.build_model("tiny"), model_path)
+    window = ["--chunk-seconds", "0.64", "--context-seconds", "0.32", "--overlap-seconds", "0.16", "--no-report"]
+    for rounding in ("nearest", "gptq"):
+        output = tmp_path / rounding
+        assert main(["export", "tflite", "--model", str(model_path), "-o", str(output), "--instrument", "bass",
+                     "--quantization", "int8_weights", "--weight-rounding", rounding, *window]) == 0
+        assert json.loads((output / "bass_int8_weights.json").read_text())["weight_rounding"] == rounding
+    assert (tmp_path / "nearest" / "bass_int8_weights.tflite").read_bytes() != (
+        tmp_path / "gptq" / "bass_int8_weights.tflite").read_bytes()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["export", "tflite", "--model", "m.keras", "-o", "x", "--weight-rounding", "best"])
+    assert "invalid choice: 'best'" in capsys.readouterr().err
 
 
 def test_metadata_and_option_errors_name_the_problem(exported, tmp_path):

@@ -9,6 +9,7 @@ import tensorflow as tf
 from conftest import random_mixtures
 
 import tf_metatasnet as tm
+from tf_metatasnet.export_report import si_sdr
 from tf_metatasnet.layers import InstrumentDepthwiseConv
 
 
@@ -85,6 +86,47 @@ def test_recompressed_keras_file_is_smaller_and_loads_the_same(tmp_path):
     loaded = tm.load_model(tmp_path / "small.keras")
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_float16_weights_are_half_the_bytes_and_load_as_the_rounded_float32_values(tmp_path):
+    import zipfile
+
+    model = tm.build_model("tiny")
+    tm.save_model(model, tmp_path / "float32.keras", recompress=True)
+    tm.save_model(model, tmp_path / "float16.keras", recompress=True, weights_dtype="float16")
+    assert sorted(os.listdir(tmp_path)) == ["float16.keras", "float32.keras"]
+
+    def weight_bytes(name):
+        with zipfile.ZipFile(tmp_path / name) as archive:
+            return archive.getinfo("model.weights.h5").compress_size
+
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    saved = weight_bytes("float32.keras") - weight_bytes("float16.keras")
+    assert saved > 0.8 * 2 * trainable  # about 2 bytes a value fewer
+    loaded = tm.load_model(tmp_path / "float16.keras")
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
+    for original, read in zip(model.weights, loaded.weights):
+        values = original.numpy()
+        assert read.dtype == "float32"
+        if original.trainable:
+            np.testing.assert_array_equal(values.astype(np.float16).astype(np.float32), read.numpy())
+        else:  # the STFT windows and spectrogram statistics stay exact
+            np.testing.assert_array_equal(values, read.numpy())
+    assert any("window" in w.path for w in model.non_trainable_weights)
+    mixtures = random_mixtures(model.config)
+    for a, b in zip(model.separate(mixtures).numpy()[0], loaded.separate(mixtures).numpy()[0]):
+        assert si_sdr(b, a) > 50.0
+
+
+def test_float16_weights_out_of_range_or_an_unknown_dtype_are_one_line_errors(tmp_path):
+    model = tm.build_model("tiny")
+    weight = model.trainable_weights[0]
+    weight.assign(np.full(weight.shape, 1e6, np.float32))
+    with pytest.raises(ValueError, match=r"big\.keras: weight .* does not fit in float16"):
+        tm.save_model(model, tmp_path / "big.keras", weights_dtype="float16")
+    with pytest.raises(ValueError, match="weights_dtype must be float32 or float16"):
+        tm.save_model(model, tmp_path / "odd.keras", weights_dtype="int8")
+    assert os.listdir(tmp_path) == []  # nothing half-written
 
 
 def test_load_model_errors_name_the_file(tmp_path):

@@ -267,7 +267,8 @@ def _cmd_export_tflite(args) -> int:
     from tf_metatasnet.calibration import calibration_windows
     from tf_metatasnet.export_report import format_table, measure, report_song, write_report
     from tf_metatasnet.saving import load_model
-    from tf_metatasnet.tflite_export import Chunking, export_tflite, model_version
+    from tf_metatasnet.tflite_export import (GPTQ_WINDOW_SECONDS, GPTQ_WINDOWS, Chunking, export_tflite,
+                                             model_version)
 
     model = load_model(args.model)
     config = model.config
@@ -275,15 +276,19 @@ def _cmd_export_tflite(args) -> int:
                                      args.context_seconds, args.overlap_seconds)
     song = report_song(args.report_audio) if args.report else None   # read first: fail early
     calibration = None
-    if "int8" in args.quantization:
+    gptq = args.weight_rounding == "gptq" and {"dynamic", "int8_weights"} & set(args.quantization)
+    if "int8" in args.quantization or (gptq and args.calibration):
         source = args.calibration
         if source and len(source) == 1:
             source = source[0]
+        # Without int8, only GPTQ's few short statistics windows are cut from them.
+        count = args.calibration_windows if "int8" in args.quantization else int(-(
+            -GPTQ_WINDOWS * GPTQ_WINDOW_SECONDS * config.stage_rates[0] // chunking.window))
         calibration = calibration_windows(source, config.stage_rates, chunking.window,
-                                          args.calibration_windows, stride=config.stride(0))
+                                          count, stride=config.stride(0))
     paths = export_tflite(model, args.output, args.instrument, args.quantization, chunking,
                           calibration, version=args.model_version or model_version(args.model),
-                          progress=print)
+                          progress=print, weight_rounding=args.weight_rounding)
     if args.report:
         audio, rate, described = song
         entries = measure(model, paths, song=(audio, rate), runs=args.runs)
@@ -295,7 +300,7 @@ def _cmd_export_tflite(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tf_metatasnet.tflite_export import CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS
+    from tf_metatasnet.tflite_export import CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, WEIGHT_ROUNDINGS
 
     parser = argparse.ArgumentParser(
         prog="metatasnet", description="Meta-TasNet music source separation (TensorFlow/Keras).")
@@ -477,10 +482,14 @@ def build_parser() -> argparse.ArgumentParser:
     lite.add_argument("--overlap-seconds", type=_positive_float, default=OVERLAP_SECONDS,
                       help=f"crossfade between windows (default: {OVERLAP_SECONDS:g})")
     lite.add_argument("--calibration", nargs="+", default=None,
-                      help="int8 calibration: a prepared cache folder or audio files "
-                           "(default: generated music)")
+                      help="representative audio, a prepared cache folder or audio files: int8's "
+                           "calibration and the statistics of GPTQ's weight rounding (default: "
+                           "generated music)")
     lite.add_argument("--calibration-windows", type=int, default=16,
                       help="windows used for int8 calibration (default: 16)")
+    lite.add_argument("--weight-rounding", choices=WEIGHT_ROUNDINGS, default="gptq",
+                      help="how dynamic and int8_weights round their matmul weights to int8: gptq "
+                           "(from the layers' inputs on representative audio, default) or nearest")
     lite.add_argument("--model-version", default=None,
                       help="recorded in the metadata (default: sha256 of the model file, 12 digits)")
     lite.add_argument("--no-report", dest="report", action="store_false",

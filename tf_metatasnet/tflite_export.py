@@ -15,8 +15,8 @@ operator list. Inputs and outputs are float32 in every variant:
 - ``dynamic``: weights in int8, activations quantized on the fly (dynamic range); the
   constants the converter's quantizer leaves in float32 (those of ``PACK``, ``PAD``,
   ``MUL``...) are then stored in int8 as ``int8_weights`` stores them, and the window's
-  int32 index tables in int16 (``tflite_weights.quantize_weights``); the last stage's
-  decoder matmul computes in float32 (``FLOAT_COMPUTE_PATTERNS``);
+  int32 index tables in int16 (``tflite_weights.quantize_weights``); the decoder's and the
+  last encoder's matmuls compute in float32 (``FLOAT_COMPUTE_PATTERNS``);
 - ``int8_weights``: weights in int8 (per-channel scales), turned back into float32 once by
   builtin ``DEQUANTIZE`` ops, all computation in float32: only the weights' rounding
   error (``tf_metatasnet.tflite_weights``, a pass over the float32 file, since no
@@ -27,6 +27,15 @@ operator list. Inputs and outputs are float32 in every variant:
   encoder's log-power spectrogram branch (int8 cannot hold ``log10(|STFT|^2 + 1e-8)``'s
   input range) and the group norms; their constants, and the index tables, are then
   stored small as in ``dynamic``.
+
+In ``dynamic`` and ``int8_weights`` the matmul (``FULLY_CONNECTED``) weights are rounded by
+GPTQ (``tflite_weights.gptq_round``), from their inputs' second moments on short windows
+of representative audio (``statistics_windows``, ``tflite_weights.fc_input_hessians``),
+instead of to nearest; and in all three int8 variants the few constants of
+``FLOAT16_PATTERNS`` (norm gains, depthwise taps, decoder filters) are stored in float16.
+On the trained ``small`` model (vocals, demo song) that took ``dynamic`` from 36.6 to
+42.0 dB of SI-SDR against Keras and ``int8_weights`` from 39.1 to 46.0 dB, at 29.8 and
+30.0 % of the float32 file.
 
 The graph is the folded model with export formulations of two layers
 (``export_graph.make_exportable``: same values, constants that survive quantization).
@@ -116,12 +125,28 @@ def model_version(path: "str | os.PathLike") -> str:
 INT8_FLOAT_PATTERNS = (r"spectrogram", r"/norm_")
 
 #: Operators that ``dynamic`` computes in float32, as patterns of their weights' tensor
-#: names: the last stage decoder's bottleneck matmul. Its error reaches the waveform with
-#: nothing after it to absorb it; hybrid, it costs the most of all (its weights in float16
-#: gave the trained ``small`` model 2.4 dB of SI-SDR against Keras). Its weights stay int8,
-#: rounded along the axis that suits them best, and read through ``DEQUANTIZE``: the same
-#: size, and, on ``small``, 35.2 -> 36.6 dB (vocals, demo song).
-FLOAT_COMPUTE_PATTERNS = (r"^decoder(_\d+)?/MatMul$",)
+#: names (``{last}``: the last stage's index): the decoder's bottleneck matmul and the last
+#: stage encoder's matmuls. Their errors reach the waveform with little after them to
+#: absorb them; hybrid, they cost the most of all. Their weights stay int8 (read through
+#: ``DEQUANTIZE``): the same size. On the trained ``small`` model (vocals, demo song) the
+#: decoder's took ``dynamic`` from 35.2 to 36.6 dB, and the encoder's, with the rest of
+#: this file's measures, from 39.9 to 42.0 dB.
+FLOAT_COMPUTE_PATTERNS = (r"^decoder(_\d+)?/MatMul$", r"^stage_{last}(_\d+)?/encoder(_\d+)?/MatMul(_\d+)?$")
+
+#: Constants that the int8 variants store in float16 rather than int8, as patterns of their
+#: names: the norms' per-channel gains and biases, the depthwise convolutions' taps and the
+#: decoder's filter banks. Small (2.6 % of the ``small`` model's values) but costly in int8:
+#: on the trained ``small`` model, ``int8_weights`` 41.8 -> 46.3 dB and ``dynamic`` 38.4 ->
+#: 39.9 dB, for 1.1 % of the float32 file more.
+FLOAT16_PATTERNS = (r"/norm_", r"dconv", r"^decoder(_\d+)?/Pad")
+
+#: How ``dynamic`` and ``int8_weights`` round their ``FULLY_CONNECTED`` weights: ``gptq``
+#: (``tflite_weights.gptq_round``, from the float model's inputs to each layer) or
+#: ``nearest``. GPTQ's statistics come from ``GPTQ_WINDOWS`` windows of
+#: ``GPTQ_WINDOW_SECONDS``, cut from the calibration windows (generated songs without
+#: them): short, because every intermediate tensor of the model is kept to read them.
+WEIGHT_ROUNDINGS = ("gptq", "nearest")
+GPTQ_WINDOWS, GPTQ_WINDOW_SECONDS = 8, 2.0
 
 
 def _float_tensors(model_content: bytes, patterns=INT8_FLOAT_PATTERNS) -> list[str]:
@@ -151,8 +176,32 @@ def _constants(model_content: bytes, patterns: Sequence[str]) -> dict[str, np.nd
     return found
 
 
+def float_compute_weights(float_content: bytes) -> dict[str, np.ndarray]:
+    """The float32 values of the weights ``FLOAT_COMPUTE_PATTERNS`` names, by name."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    graph = flatbuffer_utils.read_model_from_bytearray(bytearray(float_content)).subgraphs[0]
+    stages = [int(found.group(1)) for found in (re.match(rb"stage_(\d+)", tensor.name or b"")
+                                                for tensor in graph.tensors) if found]
+    last = max(stages, default=0)
+    return _constants(float_content, [pattern.format(last=last) for pattern in FLOAT_COMPUTE_PATTERNS])
+
+
+def gptq_rounding(float_content: bytes, hessians: "dict[str, np.ndarray] | None") -> dict:
+    """GPTQ's int8 rounding (``tflite_weights.gptq_round``) of the ``FULLY_CONNECTED`` weights
+    of the float32 model ``float_content`` that ``hessians`` has statistics for, by name."""
+    from tf_metatasnet.tflite_weights import MIN_ELEMENTS, gptq_round
+
+    if not hessians:
+        return {}
+    weights = _constants(float_content, [f"^{re.escape(name)}$" for name in hessians])
+    return {name: gptq_round(values, hessians[name]) for name, values in weights.items()
+            if values.ndim == 2 and values.size >= MIN_ELEMENTS}
+
+
 def convert(saved_model_dir: str, quantization: str = "float32",
-            representative: "Callable[[], object] | None" = None) -> bytes:
+            representative: "Callable[[], object] | None" = None,
+            hessians: "dict[str, np.ndarray] | None" = None) -> bytes:
     """Converts a fixed-shape SavedModel (``export_graph``) to a TFLite flatbuffer.
 
     Args:
@@ -160,6 +209,9 @@ def convert(saved_model_dir: str, quantization: str = "float32",
         quantization: one of ``QUANTIZATIONS``.
         representative: for ``int8``, a function returning an iterable of input dicts
             ``{input name: array}`` (TFLite's ``representative_dataset``).
+        hessians: for ``dynamic`` and ``int8_weights``, the second moments of the
+            ``FULLY_CONNECTED`` weights' inputs (``tflite_weights.fc_input_hessians``, by
+            weight name): those weights are rounded by GPTQ instead of to nearest.
     """
     import tensorflow as tf
 
@@ -176,7 +228,8 @@ def convert(saved_model_dir: str, quantization: str = "float32",
     if quantization == "float32":
         return converter().convert()
     if quantization == "int8_weights":
-        return quantize_weights(converter().convert())
+        plain = converter().convert()
+        return quantize_weights(plain, rounding=gptq_rounding(plain, hessians), float16=FLOAT16_PATTERNS)
     if quantization == "float16":
         quantizing = converter()
         quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -186,9 +239,11 @@ def convert(saved_model_dir: str, quantization: str = "float32",
         quantizing = converter()
         quantizing.optimizations = [tf.lite.Optimize.DEFAULT]
         # The constants the quantizer left in float32 are stored small; FLOAT_COMPUTE_PATTERNS'
-        # weights, which it made hybrid, are stored again from the float model's values.
-        float_weights = _constants(converter().convert(), FLOAT_COMPUTE_PATTERNS)
-        return quantize_weights(quantizing.convert(), float_weights=float_weights)
+        # weights, which it made hybrid, are stored again from the float model's values; and
+        # the hybrid kernels' weights are rounded again by GPTQ where there are statistics.
+        plain = converter().convert()
+        return quantize_weights(quantizing.convert(), float_weights=float_compute_weights(plain),
+                                rounding=gptq_rounding(plain, hessians), float16=FLOAT16_PATTERNS)
     if representative is None:
         raise ValueError("int8 quantization needs representative windows")
     keep_float = _float_tensors(converter().convert())
@@ -202,7 +257,7 @@ def convert(saved_model_dir: str, quantization: str = "float32",
         converter=quantizing, debug_dataset=representative,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
             denylisted_nodes=keep_float, fully_quantize=False))
-    return quantize_weights(debugger.get_nondebug_quantized_model())
+    return quantize_weights(debugger.get_nondebug_quantized_model(), float16=FLOAT16_PATTERNS)
 
 
 def op_report(model_content: bytes) -> dict:
@@ -220,9 +275,31 @@ def op_report(model_content: bytes) -> dict:
     return {"ops": dict(sorted(ops.items())), "select_tf_ops": select, "builtin_only": not select}
 
 
+def statistics_windows(calibration: "list | None", rates: Sequence[int], window: int,
+                       count: int = GPTQ_WINDOWS) -> list:
+    """``count`` windows of ``window`` base samples for GPTQ's statistics: pieces cut from the
+    ``calibration`` windows (spread over them), or windows of generated songs without any."""
+    from tf_metatasnet.calibration import calibration_windows
+
+    if not calibration:
+        return calibration_windows(None, rates, window, count)
+    factors = [rate // rates[0] for rate in rates]
+    pieces = [[np.asarray(stage)[..., k * window * f:(k + 1) * window * f] for stage, f in zip(item, factors)]
+              for item in calibration for k in range(np.shape(item[0])[-1] // window)]
+    if not pieces:
+        raise ValueError(f"calibration windows are shorter than GPTQ's statistics window "
+                         f"({window / rates[0]:.2f} s)")
+    chosen = np.linspace(0, len(pieces) - 1, min(count, len(pieces))).round().astype(int)
+    return [pieces[i] for i in chosen]
+
+
 def tflite_metadata(model_content: bytes, instrument: str, sources: Sequence[str], rates: Sequence[int],
-                    chunking: Chunking, quantization: str, version: str) -> dict:
-    """The JSON written beside a ``.tflite`` (the ``tf_metatasnet.tflite/1`` contract)."""
+                    chunking: Chunking, quantization: str, version: str,
+                    weight_rounding: str = "nearest") -> dict:
+    """The JSON written beside a ``.tflite`` (the ``tf_metatasnet.tflite/1`` contract).
+
+    ``weight_rounding`` (``WEIGHT_ROUNDINGS``) is recorded for the variants with int8 weights.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=model_content)
@@ -241,6 +318,7 @@ def tflite_metadata(model_content: bytes, instrument: str, sources: Sequence[str
     return {
         "format": FORMAT, "model_version": version, "instrument": instrument,
         "sources": list(sources), "quantization": quantization,
+        "weight_rounding": weight_rounding if quantization in ("dynamic", "int8_weights", "int8") else None,
         "base_rate": base, "output_rate": rates[-1],
         "chunk": chunking.chunk, "context": chunking.context, "overlap": chunking.overlap,
         "window": chunking.window, "align": chunking.align,
@@ -255,7 +333,8 @@ def tflite_metadata(model_content: bytes, instrument: str, sources: Sequence[str
 def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence[str] | None" = None,
                   quantizations: Sequence[str] = ("float32",), chunking: "Chunking | None" = None,
                   calibration: "list | None" = None, version: str = "unversioned",
-                  progress: "Callable[[str], None] | None" = None) -> list[str]:
+                  progress: "Callable[[str], None] | None" = None,
+                  weight_rounding: str = "gptq") -> list[str]:
     """Writes one TFLite model and its metadata per instrument and quantization.
 
     Args:
@@ -265,9 +344,13 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
         quantizations: any of ``QUANTIZATIONS``.
         chunking: window lengths (default ``Chunking.from_seconds``: 30 s chunk, 1.5 s
             context, 1 s overlap).
-        calibration: for ``int8``, windows from ``calibration.calibration_windows``.
+        calibration: windows from ``calibration.calibration_windows``: needed for ``int8``;
+            for ``dynamic`` and ``int8_weights``, GPTQ's statistics are cut from them
+            (``statistics_windows``; generated songs without them).
         version: the ``model_version`` recorded in the metadata.
         progress: called with a message after each file.
+        weight_rounding: ``gptq`` or ``nearest`` (see ``WEIGHT_ROUNDINGS``); ``int8`` always
+            rounds to nearest (its integer kernels' biases are tied to the converter's scales).
 
     Returns:
         the paths of the ``.tflite`` files written.
@@ -275,6 +358,7 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
     from tf_metatasnet.export_graph import (input_name, instrument_signature, make_exportable,
                                             save_signature)
     from tf_metatasnet.folding import fold_generator
+    from tf_metatasnet.tflite_weights import fc_input_hessians
 
     config = model.config
     instruments = list(model.sources if instruments is None else instruments)
@@ -284,6 +368,8 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
                          f"(choose from {', '.join(QUANTIZATIONS)})")
     if "int8" in quantizations and not calibration:
         raise ValueError("int8 quantization needs calibration windows")
+    if weight_rounding not in WEIGHT_ROUNDINGS:
+        raise ValueError(f"unknown weight rounding {weight_rounding!r} (choose from {', '.join(WEIGHT_ROUNDINGS)})")
     chunking = chunking or Chunking.from_seconds(config.stage_rates[0], config.stride(0))
     names = [input_name(rate) for rate in config.stage_rates]
 
@@ -294,16 +380,28 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     folded = make_exportable(fold_generator(model))
+    gptq = weight_rounding == "gptq" and any(q in ("dynamic", "int8_weights") for q in quantizations)
+    if gptq:
+        seconds = min(GPTQ_WINDOW_SECONDS, chunking.window / config.stage_rates[0])  # no longer than a window
+        short = Chunking.from_seconds(config.stage_rates[0], config.stride(0), seconds, 0.0, 0.0)
+        feeds = [dict(zip(names, window))
+                 for window in statistics_windows(calibration, config.stage_rates, short.window)]
     written = []
     for instrument in instruments:
         signature = instrument_signature(folded, instrument, window=chunking.window, batch=1)
         with tempfile.TemporaryDirectory(prefix=".tmp-", dir=output_dir) as work:
             saved = save_signature(os.path.join(work, "saved_model"), signature)
+            hessians = None
+            if gptq:   # the float model's layer inputs, on short windows (every tensor is kept)
+                statistics = save_signature(os.path.join(work, "statistics"), instrument_signature(
+                    folded, instrument, window=short.window, batch=1))
+                hessians = fc_input_hessians(convert(statistics), feeds)
             for quantization in quantizations:
-                content = convert(saved, quantization, representative)
+                content = convert(saved, quantization, representative, hessians)
                 stem = os.path.join(output_dir, f"{instrument}_{quantization}")
                 metadata = tflite_metadata(content, instrument, model.sources, config.stage_rates,
-                                           chunking, quantization, version)
+                                           chunking, quantization, version,
+                                           weight_rounding if quantization != "int8" else "nearest")
                 write_bytes_atomically(stem + ".tflite", content)
                 write_text_atomically(stem + ".json", json.dumps(metadata, indent=2) + "\n")
                 written.append(stem + ".tflite")

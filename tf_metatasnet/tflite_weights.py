@@ -19,13 +19,17 @@ computes in float32, so :func:`quantize_weights` does it on the float32 flatbuff
   stored the same way instead, so those operators compute in float32;
 - a constant stored small whose ends are all-zero slices (the converter folds the zero
   padding of the encoders' and decoder's shorter filters into them) is stored without
-  them, and a ``PAD`` after the ``DEQUANTIZE`` puts the zeros back (:func:`zero_border`).
+  them, and a ``PAD`` after the ``DEQUANTIZE`` puts the zeros back (:func:`zero_border`);
+- matmul weights may come rounded by GPTQ (:func:`gptq_round`, from the second moments of
+  their inputs, :func:`fc_input_hessians`), including a hybrid kernel's, in place;
+- constants named in ``float16`` are stored in float16 (``DEQUANTIZE`` to float32 too).
 
 LiteRT's ``DEQUANTIZE`` kernel takes per-channel int8 (op version 5) and, for a constant
 input, writes its output to a persistent tensor on the first invocation and skips on
 the next ones (``tflite/kernels/dequantize.cc``). So the weights are rounded once, take
 float32 room again in memory, and every other operator is the float32 model's. The
-only error is the weights' rounding, at most half a step ``max|slice| / 127`` a weight.
+only error is the weights' rounding: half a step ``max|slice| / 127`` a weight at most when
+rounded to nearest; GPTQ moves single weights further to make the layer's output closer.
 
 Scales are per slice along the axis that rounds the tensor with the least squared
 error (a 2-D weight's rows or columns: with float32 compute any axis works), among the
@@ -36,7 +40,8 @@ is shared, see ``_packing_classes``).
 
 from __future__ import annotations
 
-from typing import Mapping
+import re
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -90,6 +95,111 @@ def scale_axis(values: np.ndarray, min_slice: int = MIN_SLICE) -> "int | None":
     errors = [float(np.sum(np.square(dequantize_int8(*quantize_int8(values, axis), axis) - values)))
               for axis in candidates]
     return candidates[int(np.argmin(errors))]
+
+
+def gptq_round(weights: np.ndarray, hessian: np.ndarray, damping: float = 0.01,
+               block: int = 128) -> "tuple[np.ndarray, np.ndarray]":
+    """A ``FULLY_CONNECTED`` weight ``(out, in)`` in int8 with one scale a row, rounded by GPTQ.
+
+    GPTQ (Frantar et al., "GPTQ: Accurate Post-Training Quantization for Generative
+    Pre-trained Transformers", ICLR 2023) rounds the columns one after another and spreads
+    each column's rounding error over the columns not yet rounded, so as to minimise the
+    layer's output error ``trace((Q - W) H (Q - W)^T)`` for inputs with second moments
+    ``H = X^T X`` (:func:`fc_input_hessians`), where rounding to nearest ignores how the
+    inputs correlate. The scales are round-to-nearest's (``max|row| / 127``): same size.
+    With a diagonal ``H`` the result is round-to-nearest's.
+
+    Args:
+        weights: float32 ``(out, in)``.
+        hessian: ``(in, in)``, symmetric positive semi-definite.
+        damping: added to ``H``'s diagonal, as a fraction of its mean (the paper's 1 %).
+        block: columns updated together (speed only).
+
+    Returns:
+        ``(q, scales)`` as :func:`quantize_int8` with ``axis=0`` returns them.
+    """
+    weights = np.asarray(weights, np.float32)
+    _, scales = quantize_int8(weights, 0)
+    hessian = np.array(hessian, np.float64)
+    if weights.ndim != 2 or hessian.shape != (weights.shape[1],) * 2:
+        raise ValueError(f"GPTQ needs a 2-D weight and a square second-moment matrix of its "
+                         f"input size, got {weights.shape} and {hessian.shape}")
+    unused = np.diag(hessian) <= 0                 # inputs that were always 0: no error to spread
+    hessian[unused, unused] = 1.0
+    hessian[np.diag_indices_from(hessian)] += damping * np.mean(np.diag(hessian))
+    # The upper Cholesky factor of H^-1: row j gives column j's error spread over j+1, j+2...
+    spread = np.linalg.cholesky(np.linalg.inv(hessian)).T  # (in, in)
+    w = weights.astype(np.float64)                 # (out, in), updated as columns are rounded
+    step = scales.astype(np.float64)[:, None]      # (out, 1)
+    q = np.zeros(weights.shape, np.int8)
+    for start in range(0, w.shape[1], block):
+        stop = min(start + block, w.shape[1])
+        errors = np.zeros((w.shape[0], stop - start))  # (out, block)
+        for j in range(start, stop):
+            column = np.clip(np.rint(w[:, j] / step[:, 0]), -127, 127)
+            q[:, j] = column
+            errors[:, j - start] = (w[:, j] - column * step[:, 0]) / spread[j, j]
+            w[:, j + 1:stop] -= np.outer(errors[:, j - start], spread[j, j + 1:stop])
+        w[:, stop:] -= errors @ spread[start:stop, stop:]
+    return q, scales
+
+
+def fully_connected_weights(model_content: bytes) -> "dict[str, tuple[int, list[int]]]":
+    """The ``FULLY_CONNECTED`` operators' constant float32 weights ``(out, in)`` of a TFLite
+    model: ``{weight tensor name: (in, [input tensor index of each operator using it])}``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    graph = model.subgraphs[0]
+    codes = [code.builtinCode or code.deprecatedBuiltinCode for code in model.operatorCodes]
+    found = {}
+    for operator in graph.operators:
+        if codes[operator.opcodeIndex] != schema.BuiltinOperator.FULLY_CONNECTED:
+            continue
+        weight = int(operator.inputs[1])
+        tensor = graph.tensors[weight]
+        if (tensor.buffer and model.buffers[tensor.buffer].data is not None
+                and tensor.type == schema.TensorType.FLOAT32 and len(tensor.shape) == 2):
+            found.setdefault(tensor.name.decode(), (int(tensor.shape[1]), []))[1].append(int(operator.inputs[0]))
+    return found
+
+
+def fc_input_hessians(model_content: bytes, feeds) -> "dict[str, np.ndarray]":
+    """The inputs' second moments ``X^T X`` of a float32 model's ``FULLY_CONNECTED`` weights.
+
+    Runs the model (LiteRT, no delegate, every intermediate tensor kept) on each feed and
+    sums, for every constant float32 weight ``(out, in)``, ``X^T X`` of the ``(rows, in)``
+    inputs of the operators that use it: what :func:`gptq_round` needs.
+
+    Args:
+        model_content: a float32 TFLite flatbuffer with one signature.
+        feeds: dicts ``{signature input name: array}`` (e.g. calibration windows), or
+            sequences of arrays in the model's input order.
+
+    Returns:
+        ``{weight tensor name: (in, in) float64 array}``.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    weights = fully_connected_weights(model_content)
+    interpreter = Interpreter(model_content=model_content, experimental_preserve_all_tensors=True,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    runner = interpreter.get_signature_runner() if interpreter.get_signature_list() else None
+    hessians = {name: np.zeros((size, size)) for name, (size, _) in weights.items()}
+    for feed in feeds:
+        if isinstance(feed, Mapping):
+            runner(**feed)
+        else:
+            for detail, value in zip(interpreter.get_input_details(), feed):
+                interpreter.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
+            interpreter.invoke()
+        for name, (size, inputs) in weights.items():
+            for index in inputs:
+                x = interpreter.get_tensor(index).reshape(-1, size).astype(np.float32)  # (rows, in)
+                hessians[name] += x.T @ x
+    return hessians
 
 
 def zero_border(values: np.ndarray, min_elements: int = MIN_ELEMENTS) -> "list[tuple[int, int]] | None":
@@ -180,7 +290,9 @@ def _packing_classes():
 
 def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
                      min_slice: int = MIN_SLICE,
-                     float_weights: "Mapping[str, np.ndarray] | None" = None) -> bytes:
+                     float_weights: "Mapping[str, np.ndarray] | None" = None,
+                     rounding: "Mapping[str, tuple[np.ndarray, np.ndarray]] | None" = None,
+                     float16: "Sequence[str]" = ()) -> bytes:
     """The float32 flatbuffer ``model_content`` with its large constants stored small.
 
     Float32 constants become int8 and ``DEQUANTIZE`` (see the module docstring); int32
@@ -199,6 +311,14 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
             values). They are stored again as the float32 constants are: int8 along the
             axis that rounds them best, read through ``DEQUANTIZE``. So the operators that
             read them compute in float32, their inputs no longer quantized on the fly.
+        rounding: int8 values and row scales ``(q, scales)``, by tensor name, of 2-D weights
+            rounded elsewhere (:func:`gptq_round`), used instead of rounding to nearest: a
+            float32 constant (or one of ``float_weights``) is stored with them, scales along
+            axis 0; a hybrid kernel's int8 weights are replaced by them in place (the kernel
+            stays hybrid).
+        float16: patterns (``re.search``) of the names of float32 constants to store in
+            float16 rather than int8 (``DEQUANTIZE`` turns them back into float32 too): small
+            tensors whose int8 rounding costs much, such as the norms' per-channel gains.
 
     Returns:
         the new flatbuffer.
@@ -207,7 +327,8 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
     from tensorflow.lite.tools import flatbuffer_utils
 
     types, builtin = schema.TensorType, schema.BuiltinOperator
-    float_weights = dict(float_weights or {})
+    float_weights, rounding = dict(float_weights or {}), dict(rounding or {})
+    float16 = [re.compile(pattern) for pattern in float16]
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
     aligned_buffer, parameters = _packing_classes()
     zero_vectors, codes = {}, {}
@@ -222,13 +343,18 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
             codes[(builtin_code, version)] = len(model.operatorCodes) - 1
         return codes[(builtin_code, version)]
 
-    def store(tensor, values, axis=None):
+    def store(tensor, values, axis=None, rounded=None):
         """The index of a new buffer with ``values``, shared by equal constants (the converter
-        shares equal constants' buffers), and the int8 scales (``None`` for int16)."""
-        key = (tensor.buffer, values.shape, values.dtype.str, axis)
+        shares equal constants' buffers), and the int8 scales (``None`` for int16);
+        ``rounded``: the int8 values and scales to store instead of rounding ``values``."""
+        key = (tensor.buffer, values.shape, values.dtype.str, axis, None if rounded is None else tensor.name)
         if key not in stored:
             scales = None
-            if values.dtype == np.float32:
+            if rounded is not None:
+                values, scales = np.asarray(rounded[0], np.int8), np.asarray(rounded[1], np.float32)
+            elif axis == "float16":
+                values = values.astype(np.float16)
+            elif values.dtype == np.float32:
                 values, scales = quantize_int8(values, axis)
             buffer = schema.BufferT()
             buffer.data = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
@@ -278,6 +404,10 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
         for index, tensor in enumerate(list(graph.tensors)):
             name = (tensor.name or b"").decode()
             data = model.buffers[tensor.buffer].data if tensor.buffer else None
+            rounded = rounding.get(name)
+            if rounded is not None and list(np.shape(rounded[0])) != [int(d) for d in tensor.shape]:
+                raise ValueError(f"rounded values for {name!r} have shape {np.shape(rounded[0])}, "
+                                 f"the tensor {[int(d) for d in tensor.shape]}")
             if name in float_weights and data is not None and index in read and index not in kept:
                 values = np.asarray(float_weights[name], np.float32)     # in place of a quantizer's int8
                 if list(values.shape) != [int(d) for d in tensor.shape]:
@@ -286,6 +416,10 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
                 tensor.type, tensor.quantization, dtype = types.FLOAT32, None, np.float32
             else:
                 if parameters.shares(tensor.quantization):          # the converter's int8 weights
+                    if rounded is not None and data is not None and index not in kept:
+                        tensor.buffer, scales = store(tensor, np.asarray(rounded[0], np.int8), 0, rounded)
+                        tensor.quantization = parameters(scales, 0, zero_vectors)  # still hybrid
+                        continue
                     tensor.quantization = parameters(tensor.quantization.scale,
                                                      tensor.quantization.quantizedDimension, zero_vectors)
                 scales = tensor.quantization.scale if tensor.quantization is not None else None
@@ -298,11 +432,21 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
                 values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype)
                 values = values.reshape([int(d) for d in tensor.shape])
             operator, border = schema.OperatorT(), None
-            if dtype == np.float32:              # int8 and DEQUANTIZE (2: per tensor, 5: per channel)
-                border = zero_border(values, min_elements)
-                values = inside(values, border)
-                axis = scale_axis(values, min_slice)
-                buffer, scales = store(tensor, values, axis)
+            if dtype == np.float32 and any(pattern.search(name) for pattern in float16):
+                buffer, _ = store(tensor, values, "float16")    # float16 and DEQUANTIZE (3)
+                tensor.type, output_type = types.FLOAT16, types.FLOAT32
+                operator.opcodeIndex = operator_code(builtin.DEQUANTIZE, 3)
+                operator.builtinOptionsType = schema.BuiltinOptions.DequantizeOptions
+                operator.builtinOptions = schema.DequantizeOptionsT()
+            elif dtype == np.float32:            # int8 and DEQUANTIZE (2: per tensor, 5: per channel)
+                if rounded is not None:
+                    axis = 0
+                    buffer, scales = store(tensor, values, axis, rounded)
+                else:
+                    border = zero_border(values, min_elements)
+                    values = inside(values, border)
+                    axis = scale_axis(values, min_slice)
+                    buffer, scales = store(tensor, values, axis)
                 tensor.quantization = parameters(scales, 0 if axis is None else axis, zero_vectors)
                 tensor.type, output_type = types.INT8, types.FLOAT32
                 operator.opcodeIndex = operator_code(builtin.DEQUANTIZE, 2 if axis is None else 5)
