@@ -573,6 +573,21 @@ def test_export_command_reports_on_the_audio_it_is_given(tmp_path, capsys):
     assert "none.wav" in capsys.readouterr().err
 
 
+def test_statistics_windows_are_pieces_of_the_calibration_windows_or_generated():
+    from tf_metatasnet.tflite_export import statistics_windows
+
+    calibration = calibration_windows(None, RATES, 6400, count=2)       # two windows of 0.8 s
+    pieces = statistics_windows(calibration, RATES, 1600, count=3)       # 8 pieces of 0.2 s, 3 spread
+    assert len(pieces) == 3
+    for piece, (window, k) in zip(pieces, [(0, 0), (1, 0), (1, 3)]):   # pieces 0, 4 and 7 of 8
+        for stage, source, factor in zip(piece, calibration[window], (1, 2, 4)):
+            np.testing.assert_array_equal(stage, source[..., k * 1600 * factor:(k + 1) * 1600 * factor])
+    generated = statistics_windows(None, RATES, 1600, count=2)
+    assert len(generated) == 2 and [np.shape(stage)[-1] for stage in generated[0]] == [1600, 3200, 6400]
+    with pytest.raises(ValueError, match="shorter than GPTQ's statistics window"):
+        statistics_windows(calibration, RATES, 8000)
+
+
 def test_export_command_rounds_weights_as_asked(tmp_path, capsys):
     from tf_metatasnet.cli import main
 
