@@ -588,20 +588,35 @@ def test_statistics_windows_are_pieces_of_the_calibration_windows_or_generated()
         statistics_windows(calibration, RATES, 8000)
 
 
-def test_export_command_rounds_weights_as_asked(tmp_path, capsys):
+def test_export_command_rounds_weights_as_asked(exported, tmp_path, capsys):
+    """``--weight-rounding nearest`` on the fixture's model and windows: the metadata says so
+    and the file differs from the fixture's GPTQ-rounded one."""
     from tf_metatasnet.cli import main
 
-    keras.utils.set_random_seed(3)
+    model, _, paths = exported
     model_path = tmp_path / "tiny.keras"
-    tm.save_model(tm.build_model("tiny"), model_path)
-    window = ["--chunk-seconds", "0.64", "--context-seconds", "0.32", "--overlap-seconds", "0.16", "--no-report"]
-    for rounding in ("nearest", "gptq"):
-        output = tmp_path / rounding
-        assert main(["export", "tflite", "--model", str(model_path), "-o", str(output), "--instrument", "bass",
-                     "--quantization", "int8_weights", "--weight-rounding", rounding, *window]) == 0
-        assert json.loads((output / "bass_int8_weights.json").read_text())["weight_rounding"] == rounding
-    assert (tmp_path / "nearest" / "bass_int8_weights.tflite").read_bytes() != (
-        tmp_path / "gptq" / "bass_int8_weights.tflite").read_bytes()
+    tm.save_model(model, model_path)
+    output = tmp_path / "nearest"
+    assert main(["export", "tflite", "--model", str(model_path), "-o", str(output), "--instrument", "vocals",
+                 "--quantization", "int8_weights", "--weight-rounding", "nearest", "--chunk-seconds", "0.64",
+                 "--context-seconds", "0.32", "--overlap-seconds", "0.16", "--no-report"]) == 0
+    assert json.loads((output / "vocals_int8_weights.json").read_text())["weight_rounding"] == "nearest"
+    content = (output / "vocals_int8_weights.tflite").read_bytes()
+    assert content != Path(paths["int8_weights"]).read_bytes()
+    float_content = Path(paths["float32"]).read_bytes()      # same model and window: same tensor indices
+    floats, matmul = _constants(float_content), set(fully_connected_weights(float_content))
+    checked = 0
+    for index, (tensor, data) in _constants(content).items():
+        if tensor.name.decode() in matmul and tensor.quantization is not None and tensor.quantization.scale is not None:
+            scales = np.asarray(tensor.quantization.scale, np.float32)
+            shape = [1] * len(tensor.shape)
+            if len(scales) > 1:
+                shape[tensor.quantization.quantizedDimension] = -1
+            values = np.frombuffer(data, np.int8).reshape([int(d) for d in tensor.shape]) * scales.reshape(shape)
+            original = np.frombuffer(floats[index][1], np.float32).reshape(values.shape)
+            assert np.all(np.abs(values - original) <= 0.5001 * scales.reshape(shape)), tensor.name
+            checked += 1
+    assert checked                                            # every matmul weight rounded to nearest
     with pytest.raises(SystemExit):
         build_parser().parse_args(["export", "tflite", "--model", "m.keras", "-o", "x", "--weight-rounding", "best"])
     assert "invalid choice: 'best'" in capsys.readouterr().err
