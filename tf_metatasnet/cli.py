@@ -6,6 +6,7 @@ TensorFlow is imported inside each command, so ``metatasnet --help`` is instant.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -282,8 +283,8 @@ def _cmd_export_tflite(args) -> int:
         if source and len(source) == 1:
             source = source[0]
         # Without int8, only GPTQ's few short statistics windows are cut from them.
-        count = args.calibration_windows if "int8" in args.quantization else int(-(
-            -GPTQ_WINDOWS * GPTQ_WINDOW_SECONDS * config.stage_rates[0] // chunking.window))
+        count = args.calibration_windows if "int8" in args.quantization else math.ceil(
+            GPTQ_WINDOWS * GPTQ_WINDOW_SECONDS * config.stage_rates[0] / chunking.window)
         calibration = calibration_windows(source, config.stage_rates, chunking.window,
                                           count, stride=config.stride(0))
     paths = export_tflite(model, args.output, args.instrument, args.quantization, chunking,

@@ -38,7 +38,8 @@ def save_model(model, path: "str | os.PathLike", recompress: bool = False,
         model.save(temporary)
         if recompress or weights_dtype != "float32":
             # Which stored arrays stay float32: those equal to a non-trainable variable.
-            keep = {_fingerprint(variable.numpy()) for variable in model.non_trainable_weights}
+            keep = ({_fingerprint(variable.numpy()) for variable in model.non_trainable_weights}
+                    if weights_dtype != "float32" else set())
             _rewrite_archive(temporary, path, recompress, weights_dtype, keep)
 
     write_atomically(path, write)
