@@ -43,7 +43,7 @@ setup(
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).
         "torch": ["torch>=2.6,<2.14"],
-        "dev": ["pytest>=8,<10", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22"],
+        "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22"],
         # gRPC client of TF Serving (tf_metatasnet.serving.GrpcBackend); REST needs nothing.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },

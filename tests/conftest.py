@@ -16,6 +16,22 @@ sys.path.insert(0, str(TESTS))  # for official_reference
 FIXTURES = Path(os.environ.get("METATASNET_FIXTURES", TESTS.parent.parent / "shared" / "fixtures"))
 
 
+#: The slowest test files (minutes each on 2 cores), started first: pytest.ini runs the files
+#: on two xdist workers, a file per worker at a time (``--dist loadfile``, so a module's
+#: fixtures are built once), and the run ends when the longest queue does.
+SLOW_FIRST = ("test_train.py", "test_demo.py", "test_export_tflite.py", "test_model.py",
+              "test_evaluate.py", "test_train_strategies.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Puts the files of ``SLOW_FIRST`` first, in that order; the rest keep theirs."""
+    def rank(item):
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: tests keep their order within a file
+
+
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
     if not (FIXTURES / "official_small.pt").is_file():
@@ -72,3 +88,12 @@ def tiny_export(tmp_path_factory):
     base = tmp_path_factory.mktemp("serving")
     export_saved_model(model, base, name="metatasnet", version=3, instruments=("vocals",))
     return model, base
+
+
+@pytest.fixture(scope="session")
+def toy_cache(toy_musdb_wav, tmp_path_factory):
+    """The toy MUSDB18-HQ prepared with 0.5-s crops (train and valid splits), for training."""
+    from tf_metatasnet.prepare import prepare_musdb
+
+    return prepare_musdb(toy_musdb_wav, tmp_path_factory.mktemp("train-cache"), is_wav=True,
+                         crop_seconds=0.5, splits=("train", "valid"))

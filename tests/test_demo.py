@@ -44,8 +44,10 @@ def model_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo(song, model_file, tmp_path_factory):
-    """``run_demo`` on the tiny model, TFLite included, its progress calls and the
-    ``(estimates, keyword arguments, result)`` of each ``museval.evaluate`` call."""
+    """``run_demo`` on the tiny model, TFLite included (weights rounded to nearest: GPTQ's
+    statistics would double the export time; tests/test_export_tflite.py tests them), its
+    progress calls and the ``(estimates, keyword arguments, result)`` of each
+    ``museval.evaluate`` call."""
     calls, scored = [], []
     evaluate = museval.evaluate
 
@@ -57,7 +59,7 @@ def demo(song, model_file, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(museval, "evaluate", spy)
         result = run_demo(tmp_path_factory.mktemp("demo") / "out", model_file, song,
-                          progress=lambda *call: calls.append(call))
+                          progress=lambda *call: calls.append(call), weight_rounding="nearest")
     return result, calls, scored
 
 
@@ -138,6 +140,7 @@ def test_demo_exports_loadable_tflite_models(demo, model_file):
         with open(path[:-7] + ".json") as file:
             metadata = json.load(file)
         assert metadata["quantization"] == "dynamic" and metadata["model_version"] == model_version(model_file)
+        assert metadata["weight_rounding"] == "nearest"
 
 
 def test_demo_reports_every_stage_in_order(demo):
@@ -173,6 +176,16 @@ def test_cli_demo_with_a_missing_model_fails_in_one_line(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "out"), "--model", str(missing), "--no-tflite"]) != 0
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("metatasnet demo: error: ") and str(missing) in error
+
+
+def test_run_demo_rejects_unknown_tflite_settings_before_separating(song, model_file, tmp_path):
+    calls = []
+    for settings, message in [({"quantization": "int8"}, "exports float32, float16, dynamic"),
+                              ({"weight_rounding": "up"}, "unknown weight rounding 'up'")]:
+        with pytest.raises(ValueError, match=message):
+            run_demo(tmp_path / "out", model_file, song, progress=lambda *call: calls.append(call),
+                     **settings)
+    assert calls == [] and not (tmp_path / "out").exists()
 
 
 def test_missing_assets_are_one_line_errors_naming_the_file(tmp_path):

@@ -1,6 +1,5 @@
 """SavedModels for TF Serving: layout, signature, and running without this project."""
 
-import json
 import os
 import subprocess
 import sys
