@@ -14,8 +14,9 @@ from tf_metatasnet.folding import fold_generator
 from tf_metatasnet.separator import Separator
 from tf_metatasnet.cli import build_parser
 from tf_metatasnet.config import get_config
-from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT16_PATTERNS, OVERLAP_SECONDS,
-                                        QUANTIZATIONS, Chunking, export_tflite, float_compute_weights, op_report)
+from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT16_PATTERNS,
+                                         INT8_FLOAT16_PATTERNS, OVERLAP_SECONDS,
+                                         QUANTIZATIONS, Chunking, export_tflite, float_compute_weights, op_report)
 from tf_metatasnet.tflite_runner import TFLiteBackend, load_tflite_separator, read_metadata
 from tf_metatasnet.tflite_weights import (MIN_ELEMENTS, dequantize_int8, fc_input_hessians, fully_connected_weights,
                                          gptq_round, inside, quantize_int8, quantize_weights, zero_border)
@@ -456,15 +457,22 @@ def test_float16_constants_are_stored_in_half_precision_behind_dequantize(export
         expected = np.where(expected > 0, expected, 0.2 * expected)
     np.testing.assert_allclose(_invoke(content, x)[:, :128], expected, rtol=1e-4, atol=1e-4)
 
-    # In the exported int8 variants: the norms', depthwise taps' and decoder filters' constants.
+    # In the exported int8 variants: the norms', depthwise taps' and (but in int8) decoder
+    # filters' constants.
+    def stored(model, patterns):
+        return [tensor for tensor in model.subgraphs[0].tensors
+                if any(re.search(pattern, tensor.name.decode()) for pattern in patterns)
+                and tensor.buffer and model.buffers[tensor.buffer].data is not None
+                and np.prod(tensor.shape) >= MIN_ELEMENTS]
+
     for quantization in ("dynamic", "int8_weights", "int8"):
         model = flatbuffer_utils.read_model_from_bytearray(bytearray(Path(exported[2][quantization]).read_bytes()))
-        matched = [tensor for tensor in model.subgraphs[0].tensors
-                   if any(re.search(pattern, tensor.name.decode()) for pattern in FLOAT16_PATTERNS)
-                   and tensor.buffer and model.buffers[tensor.buffer].data is not None
-                   and np.prod(tensor.shape) >= MIN_ELEMENTS]
-        types = {tensor.type for tensor in matched}      # int8 kernels' own weights stay int8
+        patterns = INT8_FLOAT16_PATTERNS if quantization == "int8" else FLOAT16_PATTERNS
+        types = {tensor.type for tensor in stored(model, patterns)}    # int8 kernels' own weights stay int8
         assert schema.TensorType.FLOAT16 in types and schema.TensorType.FLOAT32 not in types, quantization
+        if quantization == "int8":
+            decoder = stored(model, [r"^decoder(_\d+)?/Pad"])
+            assert decoder and {tensor.type for tensor in decoder} == {schema.TensorType.INT8}
 
 
 def test_metadata_follows_the_contract(exported):
