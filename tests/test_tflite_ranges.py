@@ -130,3 +130,21 @@ def test_int8_with_mse_ranges_is_closer_to_float_than_with_min_max(tmp_path):
     scores = {name: np.median([si_sdr(run(content, feed), run(plain, feed)) for feed in tests])
               for name, content in (("min/max", min_max), ("mse", mse))}
     assert scores["mse"] > scores["min/max"] + 1.5, scores   # measured: 26.4 and 28.9 dB
+
+
+def test_run_keeping_tensors_runs_each_feed_by_signature_or_by_position(tmp_path):
+    from tf_metatasnet.tflite_export import convert
+    from tf_metatasnet.tflite_weights import run_keeping_tensors
+
+    plain = convert(_heavy_tailed_saved_model(tmp_path / "net"))
+    feeds = [_inputs(seed) for seed in range(3)]
+    for given in (feeds, [[feed["x"]] for feed in feeds]):       # dicts, then sequences
+        seen = []
+        for interpreter in run_keeping_tensors(plain, given):
+            index = interpreter.get_input_details()[0]["index"]
+            hidden = [d["index"] for d in interpreter.get_tensor_details() if d["name"] == "LeakyRelu"]
+            seen.append((interpreter.get_tensor(index).copy(), interpreter.get_tensor(hidden[0]).copy()))
+        assert len(seen) == 3
+        for (x, hidden), feed in zip(seen, feeds):
+            np.testing.assert_array_equal(x, feed["x"])
+            assert hidden.shape == (8, 128) and np.abs(hidden).max() > 0   # an intermediate, kept

@@ -102,25 +102,18 @@ def activation_histograms(model_content: bytes, feeds, bounds: Mapping[str, tupl
     Returns:
         ``{name: (counts (bins,), edges (bins + 1,))}``.
     """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model_content, experimental_preserve_all_tensors=True,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interpreter.allocate_tensors()
-    runner = interpreter.get_signature_runner() if interpreter.get_signature_list() else None
-    indices = {detail["name"]: detail["index"] for detail in interpreter.get_tensor_details()
+    from tf_metatasnet.tflite_weights import run_keeping_tensors
+
+    indices = {detail["name"]: detail["index"]
+               for detail in Interpreter(model_content=model_content).get_tensor_details()
                if detail["dtype"] == np.float32}
     wanted = {name: (low, high) for name, (low, high) in bounds.items()
               if name in indices and high > low}
     histograms = {name: (np.zeros(bins, np.int64), np.linspace(low, high, bins + 1))
                   for name, (low, high) in wanted.items()}
-    for feed in feeds:
-        if isinstance(feed, Mapping):
-            runner(**feed)
-        else:
-            for detail, value in zip(interpreter.get_input_details(), feed):
-                interpreter.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
-            interpreter.invoke()
+    for interpreter in run_keeping_tensors(model_content, feeds):
         for name, (counts, edges) in histograms.items():
             try:
                 values = interpreter.get_tensor(indices[name]).ravel()

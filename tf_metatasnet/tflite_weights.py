@@ -165,6 +165,32 @@ def fully_connected_weights(model_content: bytes) -> "dict[str, tuple[int, list[
     return found
 
 
+def run_keeping_tensors(model_content: bytes, feeds):
+    """Runs a float TFLite model (LiteRT, no delegate, every intermediate tensor kept) on
+    each feed and yields the interpreter after each run, to read its tensors.
+
+    Args:
+        model_content: a TFLite flatbuffer.
+        feeds: dicts ``{signature input name: array}``, or sequences of arrays in the
+            model's input order.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=model_content, experimental_preserve_all_tensors=True,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    runner = None   # made at the first dict feed: a signature runner blocks plain invoke()
+    for feed in feeds:
+        if isinstance(feed, Mapping):
+            runner = runner or interpreter.get_signature_runner()
+            runner(**feed)
+        else:
+            for detail, value in zip(interpreter.get_input_details(), feed):
+                interpreter.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
+            interpreter.invoke()
+        yield interpreter
+
+
 def fc_input_hessians(model_content: bytes, feeds) -> "dict[str, np.ndarray]":
     """The inputs' second moments ``X^T X`` of a float32 model's ``FULLY_CONNECTED`` weights.
 
@@ -180,21 +206,9 @@ def fc_input_hessians(model_content: bytes, feeds) -> "dict[str, np.ndarray]":
     Returns:
         ``{weight tensor name: (in, in) float64 array}``.
     """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     weights = fully_connected_weights(model_content)
-    interpreter = Interpreter(model_content=model_content, experimental_preserve_all_tensors=True,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interpreter.allocate_tensors()
-    runner = interpreter.get_signature_runner() if interpreter.get_signature_list() else None
     hessians = {name: np.zeros((size, size)) for name, (size, _) in weights.items()}
-    for feed in feeds:
-        if isinstance(feed, Mapping):
-            runner(**feed)
-        else:
-            for detail, value in zip(interpreter.get_input_details(), feed):
-                interpreter.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
-            interpreter.invoke()
+    for interpreter in run_keeping_tensors(model_content, feeds):
         for name, (size, inputs) in weights.items():
             for index in inputs:
                 x = interpreter.get_tensor(index).reshape(-1, size).astype(np.float32)  # (rows, in)
