@@ -164,10 +164,10 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
     if tflite and quantization not in TFLITE_QUANTIZATIONS:
         raise ValueError(f"the demo exports {', '.join(TFLITE_QUANTIZATIONS)} TFLite models, "
                          f"got {quantization!r}")
-    from tf_metatasnet.tflite_export import WEIGHT_ROUNDINGS
+    from tf_metatasnet.tflite_export import check_weight_rounding
 
-    if tflite and weight_rounding not in WEIGHT_ROUNDINGS:
-        raise ValueError(f"unknown weight rounding {weight_rounding!r} (choose from {', '.join(WEIGHT_ROUNDINGS)})")
+    if tflite:
+        check_weight_rounding(weight_rounding)
     report = progress or (lambda stage, done, total: None)
     output_dir = os.fspath(output_dir)
     report("loading", 0, 1)

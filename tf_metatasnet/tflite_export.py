@@ -166,6 +166,12 @@ WEIGHT_ROUNDINGS = ("gptq", "nearest")
 GPTQ_WINDOWS, GPTQ_WINDOW_SECONDS = 8, 2.0
 
 
+def check_weight_rounding(weight_rounding: str) -> None:
+    """Raises a one-line ``ValueError`` unless ``weight_rounding`` is one of ``WEIGHT_ROUNDINGS``."""
+    if weight_rounding not in WEIGHT_ROUNDINGS:
+        raise ValueError(f"unknown weight rounding {weight_rounding!r} (choose from {', '.join(WEIGHT_ROUNDINGS)})")
+
+
 def _float_tensors(model_content: bytes, patterns=INT8_FLOAT_PATTERNS) -> list[str]:
     """Names of the float model's tensors that match ``patterns`` (``{last}``: the last stage)."""
     from ai_edge_litert.interpreter import Interpreter
@@ -396,8 +402,7 @@ def export_tflite(model, output_dir: "str | os.PathLike", instruments: "Sequence
                          f"(choose from {', '.join(QUANTIZATIONS)})")
     if "int8" in quantizations and not calibration:
         raise ValueError("int8 quantization needs calibration windows")
-    if weight_rounding not in WEIGHT_ROUNDINGS:
-        raise ValueError(f"unknown weight rounding {weight_rounding!r} (choose from {', '.join(WEIGHT_ROUNDINGS)})")
+    check_weight_rounding(weight_rounding)
     chunking = chunking or Chunking.from_seconds(config.stage_rates[0], config.stride(0))
     names = [input_name(rate) for rate in config.stage_rates]
 
