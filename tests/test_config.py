@@ -14,6 +14,7 @@ def test_paper_defaults_are_the_published_model():
     assert (c.E_1, c.E_2, c.stages_num, c.sampling_rate) == (8, 5, 3, 8000)
     assert not c.independent_params and not c.residual_bias and c.dropout == 0.0
     assert (c.reconstruction_loss_weight, c.dissimilarity_loss_weight, c.similarity_loss_weight) == (0.05, 3.0, 2.0)
+    assert c.instrument_loss_weights == (1.0, 1.0, 1.0, 1.0)
     assert c.stage_rates == (8000, 16000, 32000)
     assert [c.stage_channels(i) for i in range(3)] == [440, 880, 1760]
     assert [c.stride(i) for i in range(3)] == [20, 40, 80]
@@ -33,6 +34,13 @@ def test_presets_round_trip_through_json(name, tmp_path):
 @pytest.mark.parametrize("changes, field", [
     ({"N": 30}, "N"), ({"B": 12}, "B"), ({"kernel": 4}, "kernel"), ({"sampling_rate": 11025}, "sampling_rate"),
     ({"W": 30}, "L=20, W=30"), ({"dropout": 1.0}, "dropout"), ({"layers": 0}, "layers"),
+    ({"instrument_loss_weights": (1, 1, 1)}, "instrument_loss_weights"),
+    ({"instrument_loss_weights": (1, -1, 1, 1)}, "instrument_loss_weights"),
+    ({"instrument_loss_weights": (0, 0, 0, 0)}, "instrument_loss_weights"),
+    ({"instrument_loss_weights": (1, 1, float("nan"), 1)}, "instrument_loss_weights"),
+    ({"instrument_loss_weights": (1, 1, True, 1)}, "instrument_loss_weights"),
+    ({"instrument_loss_weights": "1, 1, 3, 1"}, "instrument_loss_weights"),
+    ({"instrument_loss_weights": 3.0}, "instrument_loss_weights"),
 ])
 def test_invalid_configs_name_the_field(changes, field):
     with pytest.raises(ValueError, match=field):
@@ -58,3 +66,12 @@ def test_receptive_field_of_the_paper_model_is_567_frames_each_side():
     assert compact.receptive_field_seconds() == pytest.approx(3 * 2 * 15 * 20 / 8000)
     wider = compact.replace(kernel=5)
     assert wider.receptive_field_seconds() == pytest.approx(2 * compact.receptive_field_seconds())
+
+
+def test_instrument_loss_weights_from_json_lists_are_float_tuples():
+    config = PRESETS["tiny"].replace(instrument_loss_weights=[1, 1, 3, 0.5])
+    assert config.instrument_loss_weights == (1.0, 1.0, 3.0, 0.5)
+    assert all(type(w) is float for w in config.instrument_loss_weights)
+    assert json.loads(config.to_json())["instrument_loss_weights"] == [1.0, 1.0, 3.0, 0.5]
+    assert MetaTasNetConfig.from_json(config.to_json()) == config
+    hash(config)  # still hashable (frozen, tuple field)

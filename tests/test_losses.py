@@ -77,6 +77,12 @@ def test_stage_objective_combines_the_terms_with_the_weights(batch):
     only_separation, stats0 = losses.stage_objective(est, ref, masks, mixture, reconstruction, source_latents, 0.0, 0.0, 0.0)
     np.testing.assert_allclose(float(only_separation), -stats0.numpy()[:4].sum(), rtol=1e-6)
     assert stats0.numpy()[4:].tolist() == [0.0, 0.0, 0.0]
+    weights = (1.0, 0.5, 3.0, 2.0)
+    weighted, stats1 = losses.stage_objective(est, ref, masks, mixture, reconstruction, source_latents,
+                                              0.05, 3.0, 2.0, weights)
+    np.testing.assert_allclose(stats1.numpy(), stats, rtol=1e-6)  # the statistics stay unweighted
+    np.testing.assert_allclose(float(weighted), -(np.array(weights) * stats[:4]).sum() - 0.05 * stats[4]
+                               + 3.0 * stats[5] - 2.0 * stats[6], rtol=1e-5)
 
 
 def test_keras_si_snr_loss(batch):

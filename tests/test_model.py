@@ -167,6 +167,24 @@ def test_gradients_reach_every_trainable_variable(overrides):
     assert {"window", "mean", "std"} <= frozen
 
 
+def test_instrument_loss_weights_scale_each_stages_si_snr_in_the_loss():
+    plain = tm.build_model("tiny")
+    weighted = tm.build_model("tiny", instrument_loss_weights=(1.0, 0.5, 3.0, 1.0))
+    rng = np.random.default_rng(2)
+    sources = [rng.standard_normal((2, 4, 40 * plain.config.stride(i))).astype("float32")
+               for i in range(plain.config.stages_num)]
+    mixtures = [s.sum(1) for s in sources]
+    plain(mixtures), weighted(mixtures)
+    weighted.set_weights(plain.get_weights())
+    loss, statistics = plain.compute_objective(mixtures, sources, training=False)
+    loss_w, statistics_w = weighted.compute_objective(mixtures, sources, training=False)
+    np.testing.assert_allclose(statistics_w.numpy(), statistics.numpy(), rtol=1e-5, atol=1e-5)
+    per_stage = statistics.numpy()[:4 * plain.config.stages_num].reshape(-1, 4)  # (stages, sources)
+    # weights - 1 = (0, -0.5, 2, 0) on every stage's separation term
+    expected = float(loss) - (np.array([0.0, -0.5, 2.0, 0.0]) * per_stage).sum()
+    np.testing.assert_allclose(float(loss_w), expected, rtol=1e-5)
+
+
 def test_dropout_only_while_training():
     model = tm.build_model("tiny", dropout=0.5)
     mixtures = random_mixtures(model.config)

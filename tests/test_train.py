@@ -156,6 +156,40 @@ def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_
         train(tiny_config(toy_cache, tmp_path / "c"), resume=True)
 
 
+def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
+    import keras
+
+    from tf_metatasnet.saving import save_model
+
+    source = build_training_model(tiny_config(toy_cache, "unused"))
+    rng = np.random.default_rng(4)
+    values = [w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in source.get_weights()]
+    source.set_weights(values)  # not what the seed initialises, spectrogram statistics included
+    save_model(source, tmp_path / "start.keras")
+
+    class Record(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.weights = self.model.get_weights()
+
+    record = Record()
+    config = tiny_config(toy_cache, tmp_path / "ft", epochs=1, steps_per_epoch=1, validation_steps=0,
+                         initial_weights=str(tmp_path / "start.keras"),
+                         model_overrides={"instrument_loss_weights": [1, 1, 3, 1]})
+    result = train(config, callbacks=[record])
+    assert len(record.weights) == len(values)
+    for got, want in zip(record.weights, values):
+        np.testing.assert_array_equal(got, want)
+    assert result.model.config.instrument_loss_weights == (1.0, 1.0, 3.0, 1.0)
+    assert load_train_config(tmp_path / "ft" / "config.yaml").initial_weights == str(tmp_path / "start.keras")
+
+    other = tiny_config(toy_cache, tmp_path / "b", initial_weights=str(tmp_path / "start.keras"),
+                        model_overrides={"B": 24})
+    with pytest.raises(TrainError, match=r"start\.keras: the model has B=16 but the run's model has B=24"):
+        train(other)
+    with pytest.raises(TrainError, match=r"missing\.keras: no such model file \(initial_weights\)"):
+        train(tiny_config(toy_cache, tmp_path / "c", initial_weights=str(tmp_path / "missing.keras")))
+
+
 def test_mixed_precision_trains(toy_cache, tmp_path):
     import keras
 
@@ -181,3 +215,6 @@ def test_cli_train_and_resume(toy_cache, tmp_path):
     assert cli.main(["train", "--config", str(recipe), "--resume", "--epochs", "2"]) == 0
     assert read_state(tmp_path / "cli-run")["epoch"] == 2
     assert cli.main(["train", "--config", str(tmp_path / "nope.yaml")]) == 1
+    assert cli.main(["train", "--config", str(recipe), "--output-dir", str(tmp_path / "ft"),
+                     "--initial-weights", str(tmp_path / "none.keras")]) == 1
+    assert not (tmp_path / "ft").exists()  # refused before anything was written

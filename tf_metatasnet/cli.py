@@ -236,7 +236,8 @@ def _cmd_train(args) -> int:
     from tf_metatasnet.train import load_train_config, train
 
     overrides = {}
-    for name in ("output_dir", "epochs", "steps_per_epoch", "strategy", "precision", "seed"):
+    for name in ("output_dir", "epochs", "steps_per_epoch", "strategy", "precision", "seed",
+                 "initial_weights"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.cache_dir is not None:
@@ -441,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                     help="compile the training step with XLA (overrides jit_compile)")
     tr.add_argument("--seed", type=int)
+    tr.add_argument("--initial-weights", metavar="MODEL",
+                    help="fine-tune: start from this .keras model's (or the authors' .pt "
+                         "checkpoint's) weights (overrides initial_weights)")
     tr.set_defaults(run=_cmd_train)
 
     export = commands.add_parser(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Mapping
 
@@ -47,6 +48,10 @@ class MetaTasNetConfig:
         reconstruction_loss_weight: weight of the encoder/decoder reconstruction SI-SNR.
         dissimilarity_loss_weight: weight of the latent dissimilarity term.
         similarity_loss_weight: weight of the latent similarity term.
+        instrument_loss_weights: weight of each instrument's SI-SNR in the separation
+            term, in ``SOURCES`` order. The paper sums them with weight 1 (the default);
+            raising one instrument's weight trains more for it, e.g. to fine-tune a model
+            whose weakest instrument lags (see ``training/configs``).
         recompute_tcn: in training, recompute the masking TCN's activations during the
             backward pass instead of keeping them (gradient checkpointing, see
             ``MaskingTCN``): the largest of the savings that bring a training step of the
@@ -76,9 +81,15 @@ class MetaTasNetConfig:
     reconstruction_loss_weight: float = 0.05
     dissimilarity_loss_weight: float = 3.0
     similarity_loss_weight: float = 2.0
+    instrument_loss_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     recompute_tcn: bool = True
 
     def __post_init__(self):
+        # JSON and YAML give lists; the frozen config keeps a (hashable) tuple of floats.
+        weights = self.instrument_loss_weights
+        if isinstance(weights, (list, tuple)) and all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
+            object.__setattr__(self, "instrument_loss_weights", tuple(float(w) for w in weights))
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -104,6 +115,13 @@ class MetaTasNetConfig:
             if channels % NORM_GROUPS:
                 raise ValueError(f"config field {name} must be divisible by {NORM_GROUPS} "
                                  f"(group normalisation), got {channels}")
+        weights = self.instrument_loss_weights
+        if (not isinstance(weights, tuple) or len(weights) != len(SOURCES)
+                or not all(isinstance(w, float) and math.isfinite(w) and w >= 0 for w in weights)
+                or not any(weights)):
+            raise ValueError(f"config field instrument_loss_weights must be {len(SOURCES)} "
+                             f"non-negative numbers ({', '.join(SOURCES)}), not all zero; "
+                             f"got {self.instrument_loss_weights!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"config field dropout must be in [0, 1), got {self.dropout}")
         for i in range(self.stages_num):

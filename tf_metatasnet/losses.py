@@ -118,10 +118,12 @@ def similarity(latents, masks):
 
 
 def stage_objective(estimates, sources, masks, mixture, reconstruction, source_latents,
-                    reconstruction_weight=0.05, dissimilarity_weight=3.0, similarity_weight=2.0):
+                    reconstruction_weight=0.05, dissimilarity_weight=3.0, similarity_weight=2.0,
+                    instrument_weights=None):
     """One stage's loss and its seven statistics.
 
-    ``-sum(SI-SNR) - w_r * reconstruction + w_d * dissimilarity - w_s * similarity``.
+    ``-sum(w_i * SI-SNR_i) - w_r * reconstruction + w_d * dissimilarity - w_s * similarity``,
+    with every instrument weight ``w_i`` 1 in the paper.
 
     Args:
         estimates: ``(batch, sources, time)``.
@@ -131,12 +133,17 @@ def stage_objective(estimates, sources, masks, mixture, reconstruction, source_l
         reconstruction: ``(batch, time)`` decoder(encoder(mixture)).
         source_latents: ``(batch, sources, frames, channels)`` encoder latents of the sources.
         reconstruction_weight, dissimilarity_weight, similarity_weight: term weights.
+        instrument_weights: ``(sources,)`` weights of the per-instrument SI-SNRs
+            (default: all 1). The statistics stay unweighted.
 
     Returns:
         ``(loss, statistics)``: a scalar and ``(7,)`` as ``STAGE_STATISTICS``.
     """
     separation = separation_si_snr(estimates, sources, masks)  # (sources,)
-    loss = -tf.reduce_sum(separation)
+    if instrument_weights is None:
+        loss = -tf.reduce_sum(separation)
+    else:
+        loss = -tf.reduce_sum(tf.constant(instrument_weights, separation.dtype) * separation)
     zero = tf.zeros((), estimates.dtype)
     recon = reconstruction_si_snr(reconstruction, mixture) if reconstruction_weight > 0 else zero
     loss -= reconstruction_weight * recon

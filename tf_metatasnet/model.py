@@ -130,7 +130,8 @@ class MetaTasNet(keras.Model):
             loss, stats = stage_objective(
                 tf.cast(estimates, tf.float32), reference, masks, tf.convert_to_tensor(mixture, tf.float32),
                 tf.cast(stage.decoder(mixture_latent), tf.float32), tf.cast(source_latents, tf.float32),
-                c.reconstruction_loss_weight, c.dissimilarity_loss_weight, c.similarity_loss_weight)
+                c.reconstruction_loss_weight, c.dissimilarity_loss_weight, c.similarity_loss_weight,
+                c.instrument_loss_weights)
             total += loss
             statistics.append(stats[:len(SOURCES)])
         return total, tf.concat([*statistics, stats[len(SOURCES):]], axis=0)

@@ -115,6 +115,11 @@ class TrainConfig:
             ``multi_worker`` (several machines, from ``TF_CONFIG``).
         tensorboard_update_freq: ``"epoch"`` or every this many batches.
         seed: seed of the pipeline and of the weights' initialisation.
+        initial_weights: a saved model (``.keras``, or the authors' ``.pt`` checkpoint)
+            whose weights, spectrogram statistics included, start the run instead of a
+            random initialisation: fine-tuning. Its architecture must be the run's; the
+            loss weights, dropout and ``recompute_tcn`` may differ. The optimizer starts
+            afresh. A resumed run continues from its own checkpoint instead.
     """
 
     model: str = "paper"
@@ -131,6 +136,7 @@ class TrainConfig:
     strategy: str = "default"
     tensorboard_update_freq: "str | int" = "epoch"
     seed: int = 0
+    initial_weights: "str | None" = None
 
     def __post_init__(self):
         if self.model not in PRESETS:
@@ -143,6 +149,9 @@ class TrainConfig:
             raise TrainError("epochs, steps_per_epoch and validation_freq must be positive")
         if not self.data.cache_dir:
             raise TrainError("data.cache_dir is required (a folder written by metatasnet prepare)")
+        if self.initial_weights is not None and not isinstance(self.initial_weights, str):
+            raise TrainError(f"initial_weights must be the path of a saved model, "
+                             f"got {self.initial_weights!r}")
 
     # ------------------------------------------------------------ construction
     def model_config(self) -> MetaTasNetConfig:
@@ -262,6 +271,39 @@ def build_training_model(config: TrainConfig) -> MetaTasNet:
                   jit_compile=config.jit_compile)
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+#: Model config fields that only shape the training, not the weights: they may differ
+#: between a run and the model its ``initial_weights`` come from.
+TRAINING_ONLY_FIELDS = ("reconstruction_loss_weight", "dissimilarity_loss_weight",
+                        "similarity_loss_weight", "instrument_loss_weights", "dropout",
+                        "recompute_tcn")
+
+
+def load_initial_weights(model: MetaTasNet, path: "str | os.PathLike") -> None:
+    """Copies the weights of a saved model into ``model``, the start of a fine-tuning run.
+
+    Args:
+        model: the run's built model.
+        path: a ``.keras`` model of this project or the authors' ``.pt`` checkpoint, with
+            the same architecture as ``model`` (``TRAINING_ONLY_FIELDS`` may differ).
+
+    Raises:
+        TrainError: naming the file, when it cannot be read or its architecture differs.
+    """
+    from tf_metatasnet.saving import load_model
+
+    path = os.fspath(path)
+    try:
+        source = load_model(path)
+    except (OSError, ValueError) as error:
+        raise TrainError(f"initial_weights: {error}") from None
+    ours, theirs = model.config.to_dict(), source.config.to_dict()
+    for name, value in ours.items():
+        if name not in TRAINING_ONLY_FIELDS and theirs[name] != value:
+            raise TrainError(f"{path}: the model has {name}={theirs[name]!r} but the run's model "
+                             f"has {name}={value!r}; initial_weights must have the same architecture")
+    model.set_weights(source.get_weights())
 
 
 def compute_spectrogram_statistics(model: MetaTasNet, dataset, examples: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -427,6 +469,8 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
                          f"it or choose another output directory")
     if resume and not state:
         raise TrainError(f"{output_dir}: no checkpoint to resume from")
+    if not state and config.initial_weights and not os.path.isfile(config.initial_weights):
+        raise TrainError(f"{config.initial_weights}: no such model file (initial_weights)")
     prepared = prepared or open_prepared(config.data.cache_dir)
     model_config = config.model_config()
     rates, stride = model_config.stage_rates, model_config.W
@@ -455,6 +499,8 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
             model = build_training_model(config)
             if state:
                 model.load_weights(os.path.join(output_dir, "checkpoints", state["weights"]))
+            elif config.initial_weights:
+                load_initial_weights(model, config.initial_weights)
             else:
                 statistics_data = train_dataset(prepared, config.data, rates, stride, seed=config.seed + 1)
                 set_spectrogram_statistics(model, compute_spectrogram_statistics(
