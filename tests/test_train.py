@@ -170,6 +170,8 @@ def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
     class Record(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.weights = self.model.get_weights()
+            self.pairs = [(slow.numpy(), variable.numpy()) for slow, variable in
+                          zip(self.model.optimizer.slow_weights, self.model.trainable_variables)]
 
     record = Record()
     config = tiny_config(toy_cache, tmp_path / "ft", epochs=1, steps_per_epoch=1, validation_steps=0,
@@ -179,6 +181,10 @@ def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
     assert len(record.weights) == len(values)
     for got, want in zip(record.weights, values):
         np.testing.assert_array_equal(got, want)
+    # Lookahead's slow weights start from the loaded weights, not the random initialisation.
+    assert len(record.pairs) == len(result.model.trainable_variables)
+    for slow, variable in record.pairs:
+        np.testing.assert_array_equal(slow, variable)
     assert result.model.config.instrument_loss_weights == (1.0, 1.0, 3.0, 1.0)
     assert load_train_config(tmp_path / "ft" / "config.yaml").initial_weights == str(tmp_path / "start.keras")
 

@@ -170,6 +170,17 @@ class Ranger(keras.optimizers.Optimizer):
         until built; ``None`` for variables overwritten with their gradient)."""
         return list(getattr(self, "_slow_weights", []))
 
+    def sync_slow_weights(self, var_list):
+        """Sets the slow weights to ``var_list``'s current values (build order).
+
+        For weights loaded into a model after the optimizer was built, as fine-tuning
+        does: the slow weights were copied at ``build``, and the first Lookahead step would
+        otherwise pull the loaded weights halfway back to those copies.
+        """
+        for slow, variable in zip(self.slow_weights, var_list):
+            if slow is not None:
+                slow.assign(variable)
+
     def _step_coefficients(self, local_step):
         """``(rectified, step_size)`` for update ``local_step``; float64 scalars."""
         t = ops.cast(local_step, "float64")

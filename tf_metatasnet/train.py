@@ -283,6 +283,9 @@ TRAINING_ONLY_FIELDS = ("reconstruction_loss_weight", "dissimilarity_loss_weight
 def load_initial_weights(model: MetaTasNet, path: "str | os.PathLike") -> None:
     """Copies the weights of a saved model into ``model``, the start of a fine-tuning run.
 
+    Ranger's Lookahead slow weights, copied from the random initialisation when the
+    optimizer was built, are set to the loaded weights as well.
+
     Args:
         model: the run's built model.
         path: a ``.keras`` model of this project or the authors' ``.pt`` checkpoint, with
@@ -304,6 +307,9 @@ def load_initial_weights(model: MetaTasNet, path: "str | os.PathLike") -> None:
             raise TrainError(f"{path}: the model has {name}={theirs[name]!r} but the run's model "
                              f"has {name}={value!r}; initial_weights must have the same architecture")
     model.set_weights(source.get_weights())
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed precision
+    if hasattr(optimizer, "sync_slow_weights"):  # Ranger's Lookahead copies of the weights
+        optimizer.sync_slow_weights(model.trainable_variables)
 
 
 def compute_spectrogram_statistics(model: MetaTasNet, dataset, examples: int) -> list[tuple[np.ndarray, np.ndarray]]:
