@@ -2,19 +2,43 @@
 
 Samuel, Ganeshan, Naradowsky, "Meta-learning Extractors for Music Source Separation",
 ICASSP 2020.
+
+The model and saving functions are imported on first use (PEP 562), so that importing the
+package, e.g. for ``metatasnet --help``, does not load TensorFlow. Code that loads this
+project's ``.keras`` files with plain ``keras.saving.load_model`` must import
+``tf_metatasnet.model`` first (it registers the layers); ``tf_metatasnet.load_model`` does.
 """
 
+import importlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from tf_metatasnet.config import PRESETS, SOURCES, MetaTasNetConfig, get_config  # noqa: E402
-from tf_metatasnet.model import MetaTasNet, build_model  # noqa: E402
-from tf_metatasnet.saving import load_model, save_model  # noqa: E402
 
 __version__ = "0.1.0"
+
+#: Public names whose modules import TensorFlow: loaded when first used.
+_LAZY = {
+    "MetaTasNet": "tf_metatasnet.model",
+    "build_model": "tf_metatasnet.model",
+    "load_model": "tf_metatasnet.saving",
+    "save_model": "tf_metatasnet.saving",
+}
 
 __all__ = [
     "PRESETS", "SOURCES", "MetaTasNet", "MetaTasNetConfig", "build_model", "get_config",
     "load_model", "save_model", "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tf_metatasnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,6 +1,7 @@
 """The ``metatasnet`` command line: a thin layer over the library.
 
-TensorFlow is imported inside each command, so ``metatasnet --help`` is instant.
+TensorFlow is imported inside each command (and the package imports it lazily), so
+``metatasnet --help`` takes a fraction of a second.
 """
 
 from __future__ import annotations
