@@ -185,6 +185,32 @@ def test_instrument_loss_weights_scale_each_stages_si_snr_in_the_loss():
     np.testing.assert_allclose(float(loss_w), expected, rtol=1e-5)
 
 
+def test_step_metrics_are_the_objectives_statistics():
+    model = tm.build_model("tiny")
+    rng = np.random.default_rng(6)
+    sources = [rng.standard_normal((2, 4, 40 * model.config.stride(i))).astype("float32")
+               for i in range(model.config.stages_num)]
+    mixtures = [s.sum(1) for s in sources]
+    _, statistics = model.compute_objective(mixtures, sources, training=False)
+    statistics = statistics.numpy()
+    results = {k: float(v) for k, v in model.test_step((mixtures, sources)).items()}
+    last = 4 * (model.config.stages_num - 1)
+    assert results["si_snr_other"] == pytest.approx(statistics[last + 2], rel=1e-5)
+    assert results["stage0_si_snr_bass"] == pytest.approx(statistics[1], rel=1e-5)
+    assert results["si_snr"] == pytest.approx(statistics[last:last + 4].mean(), rel=1e-5)
+    # decoder(encoder(mixture)) of the last stage, against the mixture, as NumPy computes it
+    stage = model.stages[-1]
+    latent = model.forward_stages(mixtures, training=False)[-1][2]
+    reconstruction = stage.decoder(latent).numpy()
+    mixture = mixtures[-1]
+    scale = (reconstruction * mixture).sum(-1, keepdims=True) / ((mixture ** 2).sum(-1, keepdims=True) + 1e-8)
+    target, error = scale * mixture, reconstruction - scale * mixture
+    expected = np.mean(10 * np.log10((target ** 2).sum(-1) / (error ** 2).sum(-1)))
+    assert results["reconstruction_si_snr"] == pytest.approx(expected, abs=1e-3)
+    assert "reconstruction_si_snr" not in [m.name for m in
+                                          tm.build_model("tiny", reconstruction_loss_weight=0.0).metrics]
+
+
 def test_dropout_only_while_training():
     model = tm.build_model("tiny", dropout=0.5)
     mixtures = random_mixtures(model.config)

@@ -101,6 +101,9 @@ def test_fit_lowers_the_loss_and_writes_the_run(toy_cache, tmp_path):
     for key in ("si_snr", "si_snr_vocals", "stage0_si_snr_drums", "stage1_si_snr_bass",
                 "val_si_snr", "val_stage0_si_snr_other"):
         assert key in result.history, key
+    # The last stage's reconstruction SI-SNR, for training and validation.
+    recon = result.history["reconstruction_si_snr"]
+    assert np.isfinite(recon).all() and "val_reconstruction_si_snr" in result.history
     state = read_state(tmp_path / "run")
     assert state["epoch"] == 3 and state["step"] == 18
     assert state["best"] == pytest.approx(max(result.history["val_si_snr"]))

@@ -46,12 +46,17 @@ class MetaTasNet(keras.Model):
             for i in range(c.stages_num)
         ]
         # Metrics: the loss, the last stage's mean SI-SNR over instruments (the paper's
-        # validation criterion) and per instrument, and every earlier stage's per instrument.
+        # validation criterion) and per instrument, every earlier stage's per instrument,
+        # and the last stage's reconstruction SI-SNR.
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.si_snr_tracker = keras.metrics.Mean(name="si_snr")
         self.si_snr_trackers = [
             keras.metrics.Mean(name=(f"stage{i}_" if i < c.stages_num - 1 else "") + f"si_snr_{source}")
             for i in range(c.stages_num) for source in SOURCES]
+        # How well the last stage's decoder inverts its encoder on the mixture: the sum of
+        # the estimates cannot be closer to the mixture than this. Logged when it is trained.
+        self.reconstruction_tracker = (keras.metrics.Mean(name="reconstruction_si_snr")
+                                       if c.reconstruction_loss_weight > 0 else None)
         self.build()
 
     @property
@@ -139,7 +144,8 @@ class MetaTasNet(keras.Model):
     # -------------------------------------------------------------- Keras fit
     @property
     def metrics(self):
-        return [self.loss_tracker, self.si_snr_tracker, *self.si_snr_trackers]
+        extra = [self.reconstruction_tracker] if self.reconstruction_tracker is not None else []
+        return [self.loss_tracker, self.si_snr_tracker, *self.si_snr_trackers, *extra]
 
     def _update_metrics(self, loss, statistics):
         """``statistics`` as ``compute_objective``'s: per-stage, per-instrument SI-SNR first."""
@@ -148,6 +154,8 @@ class MetaTasNet(keras.Model):
         for i, tracker in enumerate(self.si_snr_trackers):
             tracker.update_state(statistics[i])
         self.si_snr_tracker.update_state(tf.reduce_mean(statistics[count - len(SOURCES):count]))
+        if self.reconstruction_tracker is not None:
+            self.reconstruction_tracker.update_state(statistics[count])
         results = {metric.name: metric.result() for metric in self.metrics}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras averages the workers' results with reduce(MEAN, axis=0), which needs an axis.
