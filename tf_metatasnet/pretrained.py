@@ -4,7 +4,7 @@ Both live in ``tf_metatasnet/assets/`` and are installed with the package (``pac
 in ``setup.py``), so ``metatasnet separate`` without ``--model`` and ``metatasnet demo``
 work on a fresh machine with no download:
 
-- ``default_model.keras``: the default model (the ``compact`` preset), with
+- ``default_model.keras``: the default model (the ``compact`` preset with 6-layer stacks, float16 weights), with
   ``default_model.yaml``, the training config it was made with
   (``training/make_default_model.sh`` makes both);
 - ``demo_song/{drums,bass,other,vocals}.flac``: the true stems of a short song no model

@@ -19,7 +19,7 @@ def save_model(model, path: "str | os.PathLike", recompress: bool = False,
         path: the ``.keras`` file.
         recompress: rewrite the archive at deflate's highest level. The weights file holds
             one HDF5 dataset per variable with kilobytes of mostly-zero metadata each, so
-            this shrinks small models a lot (the bundled default model: 6.4 to 4.2 MB).
+            this shrinks small models a lot (the previous, 4-layer default model: 6.4 to 4.2 MB).
         weights_dtype: ``"float16"`` stores the trainable weights rounded to float16: half
             the bytes, for shipping a trained model. ``load_model`` reads them back into the
             model's float32 variables. The non-trainable variables (the STFT windows and the
