@@ -51,7 +51,7 @@ class MetaTasNetConfig:
         instrument_loss_weights: weight of each instrument's SI-SNR in the separation
             term, in ``SOURCES`` order. The paper sums them with weight 1 (the default);
             raising one instrument's weight trains more for it, e.g. to fine-tune a model
-            whose weakest instrument lags (see ``training/configs``).
+            whose weakest instrument lags (see ``training/README.md``).
         recompute_tcn: in training, recompute the masking TCN's activations during the
             backward pass instead of keeping them (gradient checkpointing, see
             ``MaskingTCN``): the largest of the savings that bring a training step of the
