@@ -47,6 +47,37 @@ def test_compose_writes_one_gm_part_per_instrument_on_the_right_channels():
         for part in parts["other"]:
             assert set(_programs(part).values()) <= accompaniment
             assert _notes(part)
+    # No voice-like patch in the accompaniment: the choir pad and the synth leads.
+    assert not accompaniment & ({91} | set(range(80, 88)) | set(midi_songs._VOICE_PROGRAMS))
+
+
+def test_active_rms_counts_only_the_frames_that_play():
+    rate = 1000
+    rng = np.random.default_rng(0)
+    playing = rng.normal(0.0, 0.3, (2000, 2))
+    audio = np.concatenate([playing, np.zeros((3000, 2)), 1e-6 * playing[:500]])  # a rest, a whisper
+    expected = np.sqrt(np.mean(playing ** 2))  # frames of 0.1 s: 20 playing frames out of 55
+    assert midi_songs.active_rms(audio, rate) == pytest.approx(expected, rel=1e-12)
+    assert midi_songs.active_rms(np.zeros((100, 2)), rate) == 0.0
+    # Shorter than a frame: the whole signal is one frame.
+    assert midi_songs.active_rms(playing[:37], rate) == pytest.approx(np.sqrt(np.mean(playing[:37] ** 2)))
+
+
+def test_level_stems_sets_each_loudness_while_playing_from_its_range():
+    rate = 1000
+    rng = np.random.default_rng(3)
+    stems = {name: rng.normal(0.0, scale, (4000, 2)) for name, scale in zip(toy.SOURCES, (1.0, 0.01, 3.0, 0.2))}
+    stems["other"][:2000] = 0.0  # "other" rests for half the song: its level is while it plays
+    draws = np.random.default_rng(9)
+    levelled = midi_songs.level_stems(stems, rate, np.random.default_rng(9))
+    for name in toy.SOURCES:  # one draw per source, in SOURCES order
+        low, high = midi_songs.LEVELS_DB[name]
+        expected_db = draws.uniform(low, high)
+        assert 20 * np.log10(midi_songs.active_rms(levelled[name], rate)) == pytest.approx(expected_db, abs=1e-9)
+        gain = levelled[name][-1, 0] / stems[name][-1, 0]
+        np.testing.assert_allclose(levelled[name], stems[name] * gain, rtol=1e-12)  # a pure gain
+    silent = dict(stems, bass=np.zeros((4000, 2)))
+    assert not np.any(midi_songs.level_stems(silent, rate, np.random.default_rng(0))["bass"])
 
 
 def test_compose_is_deterministic_and_varies_with_the_seed():
@@ -72,6 +103,12 @@ def test_render_track_gives_exact_sum_on_the_16_bit_grid():
     assert 0.5 - 1e-4 <= max(np.max(np.abs(x)) for x in audio.values()) <= 0.8 + 1e-4 and peak > 0.1
     for name in toy.SOURCES:  # every instrument sounds
         assert np.sqrt(np.mean(audio[name].astype(np.float64) ** 2)) > 1e-3, name
+    # Levelled by loudness while playing: any two sources within the ranges' spread.
+    loudness = {name: 20 * np.log10(midi_songs.active_rms(audio[name], 22050)) for name in toy.SOURCES}
+    for a in toy.SOURCES:
+        for b in toy.SOURCES:
+            spread = midi_songs.LEVELS_DB[a][1] - midi_songs.LEVELS_DB[b][0]
+            assert loudness[a] - loudness[b] <= spread + 0.1, (a, b, loudness)
     again = midi_songs.render_track(6.0, 22050, seed=5)
     for name in toy.STEMS:
         np.testing.assert_array_equal(audio[name], again[name])

@@ -8,6 +8,7 @@ import pytest
 import soundfile
 import stempeg
 
+from tf_metatasnet import toy
 from tf_metatasnet.cli import main
 from tf_metatasnet.toy import (STEMS, make_toy_dataset, synthesize_track, track_names,
                                validation_track_names)
@@ -203,3 +204,18 @@ def test_cli_writes_a_readable_dataset(tmp_path, capsys):
 
     assert main(["make-toy-dataset", "-o", str(tmp_path / "bad"), "--tracks", "0"]) == 1
     assert "make-toy-dataset: error: tracks must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_mix_and_quantize_scales_the_song_by_one_factor_onto_the_16_bit_grid():
+    rng = np.random.default_rng(4)
+    stems = {name: rng.normal(0.0, scale, (3000, 2)) for name, scale in zip(toy.SOURCES, (0.5, 2.0, 1.0, 0.1))}
+    audio = toy.mix_and_quantize(stems, np.random.default_rng(8))
+    assert set(audio) == set(toy.STEMS)
+    peak = max(np.max(np.abs(stems[name])) for name in toy.SOURCES)
+    peak = max(peak, np.max(np.abs(sum(stems[name] for name in toy.SOURCES))))
+    scale = np.random.default_rng(8).uniform(0.5, 0.8) / peak * 32768.0
+    for name in toy.SOURCES:
+        assert audio[name].dtype == np.float32
+        np.testing.assert_array_equal(audio[name] * 32768.0, np.round(stems[name] * scale))
+    np.testing.assert_array_equal(audio["mixture"], sum(audio[name] for name in toy.SOURCES))
+    assert 0.5 - 1e-4 <= max(np.max(np.abs(audio[name])) for name in toy.STEMS) <= 0.8 + 1e-4

@@ -1,6 +1,7 @@
 """Training: configs, statistics, fit, checkpoints, exact resume, the CLI (strategies:
 test_train_strategies.py)."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +92,16 @@ def test_spectrogram_statistics_equal_numpy(toy_cache):
 def test_fit_lowers_the_loss_and_writes_the_run(toy_cache, tmp_path):
     config = tiny_config(toy_cache, tmp_path / "run", epochs=3, steps_per_epoch=6,
                          validation_steps=2)
-    result = train(config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(config)
     losses = result.history["loss"]
     assert losses[-1] < losses[0], losses
+    # Neither Keras's "shuffle=True ... will be ignored" nor tf.data's "deterministic has no
+    # effect" (TFDS's sequential interleave) reaches the user.
+    noise = [str(w.message) for w in caught if "ignored since the data" in str(w.message)
+             or "`deterministic` argument has no effect" in str(w.message)]
+    assert not noise, noise
     for name in ("config.yaml", "best.keras", "last.keras", "history.csv"):
         assert (tmp_path / "run" / name).is_file(), name
     assert any((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))

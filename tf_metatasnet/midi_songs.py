@@ -10,7 +10,7 @@ SoundFont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``):
   percussion channel: kick/snare/hi-hat or ride patterns, crashes on section starts, tom
   fills at the end of four-bar phrases;
 * **bass**: one of the eight GM basses, a line on the chord roots (octaves and fifths);
-* **other**: one or two of pianos, organs, guitars, strings, brass and pads, playing the
+* **other**: one or two of pianos, organs, guitars, strings, brass, pads and mallets, playing the
   chords as held pads, rhythmic stabs or arpeggios;
 * **vocals**: a lead "voice" patch (choir aahs, voice oohs, synth voice, lead voice)
   singing a melody of phrases with rests, on chord tones at strong beats.
@@ -18,8 +18,9 @@ SoundFont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``):
 Tempo, key, mode, progression, instruments, patterns, velocities, panning and reverb are
 drawn per song from the seed; each source also drops out of some two-bar sections, as in
 real songs. The four sources are rendered separately (FluidSynth's reverb is linear, so
-their sum is the song), then levelled and quantised exactly as ``toy.synthesize_track``
-does, so the mixture is the sample-wise sum of the stems also after writing 16-bit PCM.
+their sum is the song), then levelled by their loudness while they play (``LEVELS_DB``:
+no source is quieter by design) and quantised as ``toy.synthesize_track`` does, so the
+mixture is the sample-wise sum of the stems also after writing 16-bit PCM.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ SOUNDFONT_CANDIDATES = (
 TICKS_PER_BEAT = 480
 #: MIDI channel of the percussion (GM channel 10, 0-based 9).
 DRUM_CHANNEL = 9
+#: Each source's loudness while it plays (:func:`active_rms`), drawn per song uniformly
+#: in this range of dB relative to a common reference. The ranges overlap and no source
+#: is quieter by design, as in a mix where no part is buried, the vocals a little in
+#: front. (Peak-normalising, as ``toy.level_and_quantize`` does, left "other" 8 dB below
+#: the mixture, median over a test split, and down to 18 dB below it.)
+LEVELS_DB = {"drums": (-3.0, 1.0), "bass": (-3.0, 1.0), "other": (-3.0, 1.0), "vocals": (-2.0, 2.0)}
+#: :func:`active_rms`: frame length in seconds, and how far below the loudest frame a
+#: frame may be and still count as playing, in dB.
+ACTIVE_FRAME_SECONDS = 0.1
+ACTIVE_FLOOR_DB = 40.0
 
 #: GM drum kits (program numbers on the percussion channel; bank 128 of FluidR3_GM).
 _DRUM_KITS = (0, 8, 16, 24, 25, 32, 40)
@@ -54,9 +65,11 @@ _TOMS = (50, 48, 47, 45, 43, 41)
 #: GM basses: acoustic, finger, pick, fretless, slap 1/2, synth 1/2.
 _BASSES = tuple(range(32, 40))
 #: "Other" instruments by playing style.
-_PAD_PROGRAMS = (16, 17, 19, 48, 49, 50, 51, 88, 89, 90, 91, 94)  # organs, strings, pads
+#: No voice-like patch (the choir pad 91, the synth leads 80-87) is among them, so that
+#: "other" is never a second lead voice that only the mix engineer could tell apart.
+_PAD_PROGRAMS = (16, 17, 19, 48, 49, 50, 51, 88, 89, 90, 92, 94)  # organs, strings, pads
 _STAB_PROGRAMS = (0, 1, 2, 4, 5, 24, 25, 27, 29, 61, 62)  # pianos, e-pianos, guitars, brass
-_ARPEGGIO_PROGRAMS = (0, 4, 6, 11, 24, 25, 46, 80, 81)  # piano, e-piano, harpsichord, vibes, guitars, harp, leads
+_ARPEGGIO_PROGRAMS = (0, 4, 6, 8, 11, 12, 24, 25, 46)  # piano, e-piano, harpsichord, celesta, vibes, marimba, guitars, harp
 #: Lead "voice" patches: choir aahs, voice oohs, synth voice, lead 6 (voice).
 _VOICE_PROGRAMS = (52, 53, 54, 85)
 
@@ -347,4 +360,51 @@ def render_track(seconds: float, rate: int = 44100, seed=0, soundfont=None) -> d
     for name in toy.SOURCES:
         audio = render_midi(midi[name], int(rate), soundfont=soundfont)[:samples]
         stems[name] = np.pad(audio, ((0, samples - len(audio)), (0, 0)))
-    return toy.level_and_quantize(stems, rng)
+    return toy.mix_and_quantize(level_stems(stems, int(rate), rng), rng)
+
+
+def active_rms(audio: np.ndarray, rate: int) -> float:
+    """A stem's RMS while it plays: over the frames within ``ACTIVE_FLOOR_DB`` of its loudest.
+
+    Sources drop out of whole sections, so the plain RMS would call a part that plays
+    half the song 3 dB quieter than it sounds.
+
+    Args:
+        audio: ``(samples, channels)``.
+        rate: its sample rate in Hz (frames are ``ACTIVE_FRAME_SECONDS`` long).
+
+    Returns:
+        the RMS over all channels of the playing frames (a signal shorter than a frame
+        is one frame); 0.0 for silence.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.size == 0:
+        return 0.0
+    frame = min(max(int(round(ACTIVE_FRAME_SECONDS * rate)), 1), len(audio))
+    count = len(audio) // frame  # a last partial frame is left out
+    frames = audio[:count * frame].reshape(count, frame, -1)  # (frames, frame, channels)
+    power = np.mean(frames ** 2, axis=(1, 2))  # (frames,)
+    if not np.max(power) > 0:
+        return 0.0
+    playing = power >= np.max(power) * 10.0 ** (-ACTIVE_FLOOR_DB / 10.0)
+    return float(np.sqrt(np.mean(power[playing])))
+
+
+def level_stems(stems: dict, rate: int, rng) -> dict[str, np.ndarray]:
+    """Gives each stem a loudness while it plays drawn from ``LEVELS_DB``, as in a mix.
+
+    Args:
+        stems: ``{source: (samples, 2) array}`` for the four sources.
+        rate: their sample rate in Hz.
+        rng: a ``np.random.Generator`` (one draw per source, in ``toy.SOURCES`` order).
+
+    Returns:
+        the levelled stems, float64; a silent stem stays silent.
+    """
+    levelled = {}
+    for name in toy.SOURCES:
+        low, high = LEVELS_DB[name]
+        gain = 10.0 ** (rng.uniform(low, high) / 20.0)
+        rms = active_rms(stems[name], rate)
+        levelled[name] = np.asarray(stems[name], dtype=np.float64) * (gain / rms if rms > 0 else 0.0)
+    return levelled

@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -529,12 +530,15 @@ class _TfdsNoiseFilter(logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_tfds():
-    """Filters :class:`_TfdsNoiseFilter`'s messages out of the ``absl`` logger meanwhile."""
+    """Filters :class:`_TfdsNoiseFilter`'s messages out of the ``absl`` logger meanwhile, and
+    tf.data's warning that TFDS's sequential file interleave ignores ``deterministic``."""
     absl_logger = logging.getLogger("absl")
     quiet = _TfdsNoiseFilter()
     absl_logger.addFilter(quiet)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The `deterministic` argument has no effect", UserWarning)
+            yield
     finally:
         absl_logger.removeFilter(quiet)
 

@@ -430,7 +430,24 @@ def level_and_quantize(stems: dict, rng) -> dict[str, np.ndarray]:
     gains = {"drums": rng.uniform(0.7, 1.0), "bass": rng.uniform(0.6, 1.0), "other": rng.uniform(0.4, 0.8),
              "vocals": rng.uniform(0.6, 1.0)}
     stems = {name: stems[name] / (np.max(np.abs(stems[name])) + 1e-12) * gains[name] for name in SOURCES}
-    mixture = sum(stems.values())
+    return mix_and_quantize(stems, rng)
+
+
+def mix_and_quantize(stems: dict, rng) -> dict[str, np.ndarray]:
+    """Scales levelled stems together to a random peak and puts them on the 16-bit grid.
+
+    The song (and every stem) is scaled by one factor so that the largest peak of the
+    mixture and the stems is between 0.5 and 0.8; the stems are rounded to 16-bit
+    integers and the mixture is their sum, so it stays exact after writing 16-bit PCM.
+
+    Args:
+        stems: ``{source: (samples, 2) array}`` for the four ``SOURCES``, already levelled.
+        rng: a ``np.random.Generator`` (draws the peak).
+
+    Returns:
+        ``{"mixture", *SOURCES}`` to float32 ``(samples, 2)`` arrays of integers / 32768.
+    """
+    mixture = sum(stems[name] for name in SOURCES)
     peak = max(np.max(np.abs(x)) for x in [mixture, *stems.values()])
     scale = rng.uniform(0.5, 0.8) / peak * 32768.0
     quantized = {name: np.round(stems[name] * scale) for name in SOURCES}

@@ -535,6 +535,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
         history = model.fit(data, epochs=config.epochs, initial_epoch=initial_epoch,
                             steps_per_epoch=config.steps_per_epoch, validation_data=validation,
                             validation_freq=config.validation_freq, verbose=verbose,
+                            shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
                             callbacks=[*standard, *callbacks])
     return TrainResult(model, history.history, output_dir, initial_epoch, checkpointer.best)
 
