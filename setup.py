@@ -13,7 +13,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["tf_metatasnet", "tf_metatasnet.*"]),
-    # The bundled default model and the demo song (tf_metatasnet.pretrained).
+    # The bundled default model and the demo song (tf_metatasnet.assets).
     package_data={"tf_metatasnet": ["assets/*.keras", "assets/*.yaml", "assets/demo_song/*.flac"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
@@ -29,7 +29,7 @@ setup(
         "museval>=0.4.1,<0.5",
         "stempeg>=0.2.3,<0.3",
         "pyyaml>=6,<7",
-        # The prepared MUSDB18 cache is a TensorFlow Datasets dataset (tf_metatasnet.musdb_tfds).
+        # The prepared MUSDB18 cache is a TensorFlow Datasets dataset (tf_metatasnet.data.musdb_multirate).
         "tensorflow-datasets>=4.9.6,<5",
         # Training logs (keras.callbacks.TensorBoard); TensorFlow no longer installs it.
         "tensorboard>=2.20,<3",
@@ -37,14 +37,14 @@ setup(
         "ai-edge-litert>=2.3,<3",
         # metatasnet demo's spectrogram figure.
         "matplotlib>=3.8,<4",
-        # Generated MIDI songs (tf_metatasnet.midi_songs), rendered by FluidSynth.
+        # Generated MIDI songs (tf_metatasnet.data.synth.midi_songs), rendered by FluidSynth.
         "mido>=1.3,<2",
     ],
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).
         "torch": ["torch>=2.6,<2.14"],
         "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22"],
-        # gRPC client of TF Serving (tf_metatasnet.serving.GrpcBackend); REST needs nothing.
+        # gRPC client of TF Serving (tf_metatasnet.inference.backends.serving.GrpcBackend); REST needs nothing.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },
     entry_points={"console_scripts": ["metatasnet=tf_metatasnet.cli:main"]},

@@ -1,12 +1,12 @@
 """Throughput and peak memory of the training input pipeline, against what a GPU consumes.
 
 For each ``--tracks N`` a synthetic MUSDB18-HQ whose musdb ``train`` split holds ``N``
-tracks of ``--seconds`` (``tf_metatasnet.toy.make_toy_dataset``, wav, no test tracks; it
+tracks of ``--seconds`` (``tf_metatasnet.data.synth.toy.make_toy_dataset``, wav, no test tracks; it
 also writes about N/3 tracks with musdb's validation names, which are not read) is written and
 prepared ONCE (``prepare_musdb``, crop 8 s, 8/16/32 kHz, ``train`` split) into ``--work``,
 which later invocations reuse. Then, for each N and each of ``--runs`` runs, a FRESH
 PROCESS (so that its peak RSS is that run's alone) builds the training pipeline with the
-paper's recipe (``tf_metatasnet.data.train_dataset``: batch 12 x 8 s at 8/16/32 kHz,
+paper's recipe (``tf_metatasnet.data.pipeline.train_dataset``: batch 12 x 8 s at 8/16/32 kHz,
 cross-track fraction 0.5, default shuffle buffer unless ``--shuffle-buffer``; a new seed
 per run), pulls 2 warm-up batches, then times ``--batches`` batches. Reported: examples
 per second (median over runs) and the process's peak RSS (``getrusage`` ``ru_maxrss``,
@@ -92,8 +92,8 @@ def training_gflop_per_example(config, seconds: float) -> float:
 
 def toy_tracks_for(train_tracks: int) -> int:
     """Tracks to ask ``make_toy_dataset`` for so that musdb's train split holds ``train_tracks``."""
-    from tf_metatasnet.toy import track_names
-    from tf_metatasnet.toy import validation_track_names
+    from tf_metatasnet.data.synth.toy import track_names
+    from tf_metatasnet.data.synth.toy import validation_track_names
 
     valid = set(validation_track_names())
     tracks = train_tracks
@@ -109,8 +109,8 @@ def dataset_paths(work: Path, tracks: int, seconds: float) -> tuple[Path, Path]:
 
 def ensure_prepared(work: Path, tracks: int, seconds: float):
     """The prepared cache of ``tracks`` toy tracks, written and prepared on the first call only."""
-    from tf_metatasnet.prepare import open_prepared, prepare_musdb
-    from tf_metatasnet.toy import make_toy_dataset
+    from tf_metatasnet.data.prepare import open_prepared, prepare_musdb
+    from tf_metatasnet.data.synth.toy import make_toy_dataset
 
     toy, cache = dataset_paths(work, tracks, seconds)
     if (cache / "prepared.json").exists():
@@ -133,8 +133,8 @@ def worker(args) -> dict:
     import tensorflow as tf  # noqa: F401
 
     from tf_metatasnet.config import get_config
-    from tf_metatasnet.data import DataConfig, train_dataset
-    from tf_metatasnet.prepare import open_prepared
+    from tf_metatasnet.data.pipeline import DataConfig, train_dataset
+    from tf_metatasnet.data.prepare import open_prepared
 
     config = get_config(PRESET)
     prepared = open_prepared(args.cache)
@@ -193,7 +193,7 @@ def main() -> int:
     command_line = shlex.join(["python", "benchmarks/pipeline_throughput.py", *sys.argv[1:]])
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    from tf_metatasnet.data import DataConfig
+    from tf_metatasnet.data.pipeline import DataConfig
 
     buffer = DataConfig().shuffle_buffer if args.shuffle_buffer is None else args.shuffle_buffer
     print(f"machine: {os.cpu_count()} CPU cores; pipeline: preset {PRESET} rates "

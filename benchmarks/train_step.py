@@ -3,11 +3,11 @@
 One training step is ``MetaTasNet.train_step`` in a ``tf.function`` (``--xla``:
 ``jit_compile=True``; default ``--no-xla``, the trainer's default): the forward pass of every stage, the paper's loss (SI-SNR of every
 stage, reconstruction, dissimilarity and similarity terms, ``compute_objective``), the
-backward pass and the Ranger update of ``tf_metatasnet.optimizers.build_optimizer("ranger")``
+backward pass and the Ranger update of ``tf_metatasnet.training.optimizers.build_optimizer("ranger")``
 (the paper's: Ranger, cosine warm restarts, global clipnorm 5), float32, as ``metatasnet
 train`` runs it: the masking TCN recomputed in the backward pass (``recompute_tcn``, the
 default; ``--no-recompute`` keeps every activation instead), the C heap's free memory released
-after every step (``tf_metatasnet.memory``). The input is
+after every step (``tf_metatasnet.training.memory``). The input is
 random, ``--batch`` x ``--seconds``: per stage a mixture ``(batch, samples_i)`` that is the
 sum of 4 random sources ``(batch, 4, samples_i)``, and masks all ones. ``--warmup`` steps
 (the first traces and compiles) are not timed; the median of ``--steps`` timed steps is
@@ -73,8 +73,8 @@ def tensorflow_step(args):
     import tensorflow as tf
 
     import tf_metatasnet as tm
-    from tf_metatasnet.memory import release_free_memory
-    from tf_metatasnet.optimizers import build_optimizer
+    from tf_metatasnet.training.memory import release_free_memory
+    from tf_metatasnet.training.optimizers import build_optimizer
 
     model = tm.build_model(args.preset, recompute_tcn=args.recompute)
     model.compile(optimizer=build_optimizer("ranger"), jit_compile=args.xla)

@@ -58,7 +58,7 @@ def random_mixtures(config, batch=2, frames=40, seed=0):
 @pytest.fixture(scope="session")
 def toy_musdb_wav(tmp_path_factory):
     """A small synthetic MUSDB18-HQ (3 train tracks, 1 of them in musdb's valid split; 2 test)."""
-    from tf_metatasnet.toy import make_toy_dataset
+    from tf_metatasnet.data.synth.toy import make_toy_dataset
 
     root = tmp_path_factory.mktemp("toy-musdb-wav")
     make_toy_dataset(root, tracks=3, test_tracks=2, seconds=6.0, fmt="wav", seed=1)
@@ -68,7 +68,7 @@ def toy_musdb_wav(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_musdb_stem(tmp_path_factory):
     """The same in the MUSDB18 layout (``.stem.mp4``, AAC)."""
-    from tf_metatasnet.toy import make_toy_dataset
+    from tf_metatasnet.data.synth.toy import make_toy_dataset
 
     root = tmp_path_factory.mktemp("toy-musdb-stem")
     make_toy_dataset(root, tracks=3, test_tracks=2, seconds=6.0, fmt="stem", seed=1)
@@ -81,7 +81,7 @@ def tiny_export(tmp_path_factory):
     import keras
 
     import tf_metatasnet as tm
-    from tf_metatasnet.saved_model import export_saved_model
+    from tf_metatasnet.export.saved_model import export_saved_model
 
     keras.utils.set_random_seed(5)
     model = tm.build_model("tiny")
@@ -93,7 +93,7 @@ def tiny_export(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_cache(toy_musdb_wav, tmp_path_factory):
     """The toy MUSDB18-HQ prepared with 0.5-s crops (train and valid splits), for training."""
-    from tf_metatasnet.prepare import prepare_musdb
+    from tf_metatasnet.data.prepare import prepare_musdb
 
     return prepare_musdb(toy_musdb_wav, tmp_path_factory.mktemp("train-cache"), is_wav=True,
                          crop_seconds=0.5, splits=("train", "valid"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tf_metatasnet.apply import apply_chunked, apply_to_arrays, fade_weights, plan_windows
+from tf_metatasnet.inference.apply import apply_chunked, apply_to_arrays, fade_weights, plan_windows
 
 
 @pytest.mark.parametrize("length,chunk,context,overlap", [

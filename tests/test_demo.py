@@ -12,11 +12,11 @@ import soundfile
 
 import tf_metatasnet as tm
 from tf_metatasnet import demo as demo_module
-from tf_metatasnet import pretrained
+from tf_metatasnet import assets as pretrained
 from tf_metatasnet.cli import main
 from tf_metatasnet.demo import (FIGURE_DPI, FIGURE_INCHES, format_demo_table, render_demo_song,
                                 run_demo)
-from tf_metatasnet.tflite_export import model_version
+from tf_metatasnet.export.tflite.convert import model_version
 
 SOURCES = ("drums", "bass", "other", "vocals")
 STAGES = ["loading", "separating", "scoring", "figure", "tflite"]

@@ -9,9 +9,9 @@ import pytest
 
 import tf_metatasnet as tm
 from tf_metatasnet.cli import main
-from tf_metatasnet.evaluate import (METRICS, evaluate_tracks, format_table, load_musdb,
+from tf_metatasnet.inference.evaluate import (METRICS, evaluate_tracks, format_table, load_musdb,
                                     score_table)
-from tf_metatasnet.separator import Separator
+from tf_metatasnet.inference.separator import Separator
 
 SOURCES = ("drums", "bass", "other", "vocals")
 

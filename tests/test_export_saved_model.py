@@ -7,8 +7,8 @@ import sys
 import numpy as np
 from conftest import random_mixtures
 
-from tf_metatasnet.folding import fold_generator
-from tf_metatasnet.saved_model import models_config
+from tf_metatasnet.export.folding import fold_generator
+from tf_metatasnet.export.saved_model import models_config
 
 SOURCES = ("drums", "bass", "other", "vocals")
 

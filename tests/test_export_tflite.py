@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 import tf_metatasnet as tm
-from tf_metatasnet.calibration import calibration_windows, generated_song
-from tf_metatasnet.export_report import format_table, measure, report_song, si_sdr
-from tf_metatasnet.folding import fold_generator
-from tf_metatasnet.separator import Separator
+from tf_metatasnet.export.calibration import calibration_windows, generated_song
+from tf_metatasnet.export.report import format_table, measure, report_song, si_sdr
+from tf_metatasnet.export.folding import fold_generator
+from tf_metatasnet.inference.separator import Separator
 from tf_metatasnet.cli import build_parser
 from tf_metatasnet.config import get_config
-from tf_metatasnet.tflite_export import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT16_PATTERNS,
+from tf_metatasnet.export.tflite.convert import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT16_PATTERNS,
                                          INT8_FLOAT16_PATTERNS, OVERLAP_SECONDS,
                                          QUANTIZATIONS, Chunking, export_tflite, float_compute_weights, op_report)
-from tf_metatasnet.tflite_runner import TFLiteBackend, load_tflite_separator, read_metadata
-from tf_metatasnet.tflite_weights import (MIN_ELEMENTS, dequantize_int8, fc_input_hessians, fully_connected_weights,
+from tf_metatasnet.inference.backends.tflite import TFLiteBackend, load_tflite_separator, read_metadata
+from tf_metatasnet.export.tflite.weights import (MIN_ELEMENTS, dequantize_int8, fc_input_hessians, fully_connected_weights,
                                          gptq_round, inside, quantize_int8, quantize_weights, zero_border)
 
 RATES = (8000, 16000, 32000)
@@ -272,7 +272,7 @@ def test_hybrid_weights_given_as_floats_are_stored_as_int8_weights_and_computed_
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from tf_metatasnet.tflite_export import _constants as named_constants
+    from tf_metatasnet.export.tflite.convert import _constants as named_constants
 
     converter, _ = _dense_net(outputs=320)
     plain = converter().convert()
@@ -332,7 +332,7 @@ def test_gptq_rounds_as_nearest_for_uncorrelated_inputs_and_better_for_correlate
 def test_fc_input_hessians_are_the_second_moments_of_each_matmuls_input():
     """Checked against NumPy: the first layer's input is the model's, the second's the
     first layer's leaky-ReLU output."""
-    from tf_metatasnet.tflite_export import _constants as named_constants
+    from tf_metatasnet.export.tflite.convert import _constants as named_constants
 
     converter, representative = _dense_net()
     plain = converter().convert()
@@ -374,7 +374,7 @@ def test_given_rounding_is_stored_for_float_weights_and_in_place_of_hybrid_ones(
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from tf_metatasnet.tflite_export import _constants as named_constants
+    from tf_metatasnet.export.tflite.convert import _constants as named_constants
 
     converter, representative = _dense_net()
     plain = converter().convert()
@@ -543,7 +543,7 @@ def test_report_song_is_the_demo_mixture_or_any_audio_file(tmp_path):
     import soundfile
 
     from tf_metatasnet.demo import read_song
-    from tf_metatasnet.pretrained import demo_song_dir
+    from tf_metatasnet.assets import demo_song_dir
 
     audio, rate, described = report_song()
     _, mixture, demo_rate = read_song(demo_song_dir())
@@ -582,7 +582,7 @@ def test_export_command_reports_on_the_audio_it_is_given(tmp_path, capsys):
 
 
 def test_statistics_windows_are_pieces_of_the_calibration_windows_or_generated():
-    from tf_metatasnet.tflite_export import statistics_windows
+    from tf_metatasnet.export.tflite.convert import statistics_windows
 
     calibration = calibration_windows(None, RATES, 6400, count=2)       # two windows of 0.8 s
     pieces = statistics_windows(calibration, RATES, 1600, count=3)       # 8 pieces of 0.2 s, 3 spread
@@ -649,7 +649,7 @@ def test_metadata_and_option_errors_name_the_problem(exported, tmp_path):
 def test_scale_axis_picks_the_axis_of_very_different_slices():
     """Rows of magnitudes 1e-3 ... 1: one scale per row rounds them far better than one
     scale for the tensor, and better than one per column; NumPy decides independently."""
-    from tf_metatasnet.tflite_weights import dequantize_int8, quantize_int8, scale_axis
+    from tf_metatasnet.export.tflite.weights import dequantize_int8, quantize_int8, scale_axis
 
     rng = np.random.default_rng(0)
     values = (rng.standard_normal((64, 128)) * np.logspace(-3, 0, 64)[:, None]).astype(np.float32)

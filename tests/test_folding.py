@@ -6,8 +6,8 @@ import tensorflow as tf
 from conftest import random_mixtures
 
 import tf_metatasnet as tm
-from tf_metatasnet.export_graph import extract_instrument, make_exportable
-from tf_metatasnet.folding import fold_generator
+from tf_metatasnet.export.graph import extract_instrument, make_exportable
+from tf_metatasnet.export.folding import fold_generator
 
 
 def test_folded_model_has_static_weights_and_the_same_outputs():

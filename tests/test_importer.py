@@ -15,7 +15,7 @@ import torch
 import official_reference as ref
 import tf_metatasnet as tm
 from tf_metatasnet import cli
-from tf_metatasnet.importer import CheckpointError, import_official
+from tf_metatasnet.checkpoints.importer import CheckpointError, import_official
 
 
 def _stage_inputs(data, prefix, stages):

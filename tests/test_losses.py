@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_metatasnet import losses
+from tf_metatasnet.models import losses
 
 
 def np_si_snr(est, ref):

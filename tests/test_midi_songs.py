@@ -1,4 +1,4 @@
-"""FluidSynth songs (``tf_metatasnet.midi_songs``), rendered by the real fluidsynth program."""
+"""FluidSynth songs (``tf_metatasnet.data.synth.midi_songs``), rendered by the real fluidsynth program."""
 
 import os
 
@@ -6,7 +6,7 @@ import mido
 import numpy as np
 import pytest
 
-from tf_metatasnet import midi_songs, toy
+from tf_metatasnet.data.synth import midi_songs, toy
 from tf_metatasnet.cli import main
 
 

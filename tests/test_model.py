@@ -9,7 +9,7 @@ import tensorflow as tf
 from conftest import random_mixtures
 
 import tf_metatasnet as tm
-from tf_metatasnet.export_report import si_sdr
+from tf_metatasnet.export.report import si_sdr
 from tf_metatasnet.layers import InstrumentDepthwiseConv
 
 

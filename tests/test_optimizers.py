@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_metatasnet.optimizers import Ranger, build_optimizer, cosine_warm_restarts
+from tf_metatasnet.training.optimizers import Ranger, build_optimizer, cosine_warm_restarts
 
 SHAPES = [(3, 4), (5,), (2, 3, 2), ()]
 RTOL, ATOL = 1e-5, 1e-7
@@ -333,7 +333,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from tf_metatasnet.optimizers import Ranger
+    from tf_metatasnet.training.optimizers import Ranger
 
     data = np.load(sys.argv[1])
     param, grads = data["p"], data["g"]  # grads: (steps, replicas, 4)

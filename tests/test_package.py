@@ -26,7 +26,8 @@ def test_help_does_not_import_tensorflow():
 
 
 def test_lazy_public_names_are_the_modules_objects():
-    from tf_metatasnet import model, saving
+    from tf_metatasnet.checkpoints import saving
+    from tf_metatasnet.models import metatasnet as model
 
     assert tm.load_model is saving.load_model and tm.save_model is saving.save_model
     assert tm.MetaTasNet is model.MetaTasNet and tm.build_model is model.build_model

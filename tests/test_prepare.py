@@ -17,10 +17,10 @@ import soxr
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tf_metatasnet.audio import resample
+from tf_metatasnet.audio.io import resample
 from tf_metatasnet.cli import main
-from tf_metatasnet.musdb_tfds import config_name, segment_starts
-from tf_metatasnet.prepare import (PrepareError, PreparedDataset, _config_name, open_prepared,
+from tf_metatasnet.data.musdb_multirate import config_name, segment_starts
+from tf_metatasnet.data.prepare import (PrepareError, PreparedDataset, _config_name, open_prepared,
                                    prepare_musdb)
 
 SOURCES = ("drums", "bass", "other", "vocals")

@@ -7,9 +7,9 @@ import pytest
 import soundfile
 
 import tf_metatasnet as tm
-from tf_metatasnet.audio import read_audio
+from tf_metatasnet.audio.io import read_audio
 from tf_metatasnet.cli import main
-from tf_metatasnet.separator import SeparationError, Separator
+from tf_metatasnet.inference.separator import SeparationError, Separator
 
 SOURCES = ("drums", "bass", "other", "vocals")
 #: Least SNR (dB) of the sum of the default model's stems against the mixture (measured:
@@ -227,7 +227,7 @@ def test_default_model_stems_sum_back_to_the_mixture(tmp_path):
     trained model the least-squares-rescaled stems add up to the mixture: what the
     decoder does not reconstruct is small (a random model's sum is only the projection)."""
     from tf_metatasnet.demo import read_song
-    from tf_metatasnet.pretrained import demo_song_dir
+    from tf_metatasnet.assets import demo_song_dir
 
     _, mixture, rate = read_song(demo_song_dir())
     soundfile.write(tmp_path / "song.wav", mixture, rate, subtype="FLOAT")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from tf_serving_stub import start_grpc_server, start_rest_server
 
-from tf_metatasnet.separator import Separator
-from tf_metatasnet.serving import RestBackend, ServingError, serving_backend, serving_separator
-from tf_metatasnet.toy import synthesize_track
+from tf_metatasnet.inference.separator import Separator
+from tf_metatasnet.inference.backends.serving import RestBackend, ServingError, serving_backend, serving_separator
+from tf_metatasnet.data.synth.toy import synthesize_track
 
 CHUNKING = dict(chunk_seconds=1.28, context_seconds=0.32, overlap_seconds=0.32)
 

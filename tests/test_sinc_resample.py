@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soxr
 
-from tf_metatasnet.sinc_resample import output_length, ratio, resample
+from tf_metatasnet.audio.sinc import output_length, ratio, resample
 
 
 def _band_limited(frames, rate, top_hz, seed=0):

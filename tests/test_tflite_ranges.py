@@ -1,10 +1,10 @@
-"""int8 activation ranges (``tf_metatasnet.tflite_ranges``), against NumPy's rounding."""
+"""int8 activation ranges (``tf_metatasnet.export.tflite.ranges``), against NumPy's rounding."""
 
 import numpy as np
 import pytest
 
-from tf_metatasnet.export_report import si_sdr
-from tf_metatasnet.tflite_ranges import (activation_histograms, calibrated_bounds, mse_range, mse_ranges,
+from tf_metatasnet.export.report import si_sdr
+from tf_metatasnet.export.tflite.ranges import (activation_histograms, calibrated_bounds, mse_range, mse_ranges,
                                          with_ranges)
 
 
@@ -82,7 +82,7 @@ def _calibrated(saved, representative):
 def test_histograms_bounds_and_ranges_of_a_calibrated_model(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from tf_metatasnet.tflite_export import convert
+    from tf_metatasnet.export.tflite.convert import convert
 
     saved = _heavy_tailed_saved_model(tmp_path / "net")
     feeds = [_inputs(seed) for seed in range(6)]
@@ -113,7 +113,7 @@ def test_int8_with_mse_ranges_is_closer_to_float_than_with_min_max(tmp_path):
     ranges that round the typical inputs, on which both are scored, best."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from tf_metatasnet.tflite_export import convert
+    from tf_metatasnet.export.tflite.convert import convert
 
     saved = _heavy_tailed_saved_model(tmp_path / "net")
     typical = [_inputs(seed) for seed in range(6)]
@@ -133,8 +133,8 @@ def test_int8_with_mse_ranges_is_closer_to_float_than_with_min_max(tmp_path):
 
 
 def test_run_keeping_tensors_runs_each_feed_by_signature_or_by_position(tmp_path):
-    from tf_metatasnet.tflite_export import convert
-    from tf_metatasnet.tflite_weights import run_keeping_tensors
+    from tf_metatasnet.export.tflite.convert import convert
+    from tf_metatasnet.export.tflite.weights import run_keeping_tensors
 
     plain = convert(_heavy_tailed_saved_model(tmp_path / "net"))
     feeds = [_inputs(seed) for seed in range(3)]

@@ -1,4 +1,4 @@
-"""The synthetic MUSDB18 (``tf_metatasnet.toy``), read back through the real musdb package."""
+"""The synthetic MUSDB18 (``tf_metatasnet.data.synth.toy``), read back through the real musdb package."""
 
 import math
 
@@ -8,9 +8,9 @@ import pytest
 import soundfile
 import stempeg
 
-from tf_metatasnet import toy
+from tf_metatasnet.data.synth import toy
 from tf_metatasnet.cli import main
-from tf_metatasnet.toy import (STEMS, make_toy_dataset, synthesize_track, track_names,
+from tf_metatasnet.data.synth.toy import (STEMS, make_toy_dataset, synthesize_track, track_names,
                                validation_track_names)
 
 SOURCES = ("drums", "bass", "other", "vocals")

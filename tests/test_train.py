@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tf_metatasnet.train import (TrainConfig, TrainError, build_training_model,
+from tf_metatasnet.training.train import (TrainConfig, TrainError, build_training_model,
                                  compute_spectrogram_statistics, load_train_config, read_state,
                                  train)
 
@@ -67,7 +67,7 @@ def test_config_round_trips_and_rejects_mistakes(tmp_path):
 
 # ------------------------------------------------------------------ statistics
 def test_spectrogram_statistics_equal_numpy(toy_cache):
-    from tf_metatasnet.data import train_dataset
+    from tf_metatasnet.data.pipeline import train_dataset
 
     config = tiny_config(toy_cache, "unused")
     model = build_training_model(config)
@@ -170,7 +170,7 @@ def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_
 def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
     import keras
 
-    from tf_metatasnet.saving import save_model
+    from tf_metatasnet.checkpoints.saving import save_model
 
     source = build_training_model(tiny_config(toy_cache, "unused"))
     rng = np.random.default_rng(4)

@@ -6,7 +6,7 @@ ICASSP 2020.
 The model and saving functions are imported on first use (PEP 562), so that importing the
 package, e.g. for ``metatasnet --help``, does not load TensorFlow. Code that loads this
 project's ``.keras`` files with plain ``keras.saving.load_model`` must import
-``tf_metatasnet.model`` first (it registers the layers); ``tf_metatasnet.load_model`` does.
+``tf_metatasnet.models.metatasnet`` first (it registers the layers); ``tf_metatasnet.load_model`` does.
 """
 
 import importlib
@@ -20,10 +20,10 @@ __version__ = "0.1.0"
 
 #: Public names whose modules import TensorFlow: loaded when first used.
 _LAZY = {
-    "MetaTasNet": "tf_metatasnet.model",
-    "build_model": "tf_metatasnet.model",
-    "load_model": "tf_metatasnet.saving",
-    "save_model": "tf_metatasnet.saving",
+    "MetaTasNet": "tf_metatasnet.models.metatasnet",
+    "build_model": "tf_metatasnet.models.metatasnet",
+    "load_model": "tf_metatasnet.checkpoints.saving",
+    "save_model": "tf_metatasnet.checkpoints.saving",
 }
 
 __all__ = [

@@ -13,7 +13,7 @@ one folder everything a newcomer needs to see the project work:
 - ``tflite/``: the model's per-instrument TFLite files, the Android demo's assets.
 
 The song is rendered in advance by :func:`render_demo_song` (generated MIDI and FluidSynth,
-``tf_metatasnet.midi_songs``) and shipped as FLAC, so the demo needs no synthesizer and no
+``tf_metatasnet.data.synth.midi_songs``) and shipped as FLAC, so the demo needs no synthesizer and no
 network. Its seed uses subset code 2, which no dataset split uses (``toy.make_toy_dataset``
 draws training songs with code 0 and test songs with code 1), so no model trained on
 generated songs has seen it.
@@ -30,8 +30,8 @@ import numpy as np
 
 from tf_metatasnet.atomic import write_atomically
 from tf_metatasnet.config import SOURCES
-from tf_metatasnet.evaluate import BASELINE_GAINS as BASELINES
-from tf_metatasnet.evaluate import METRICS
+from tf_metatasnet.inference.evaluate import BASELINE_GAINS as BASELINES
+from tf_metatasnet.inference.evaluate import METRICS
 
 #: The demo song's sample rate and the seed and length it was rendered with.
 RATE = 44100
@@ -77,7 +77,7 @@ def render_demo_song(output_dir: "str | os.PathLike", seconds: float = DEMO_SECO
                      seed=DEMO_SEED, soundfont=None) -> list[str]:
     """Renders the demo song's stems as 16-bit FLAC: ``<output_dir>/<source>.flac``.
 
-    Needs ``fluidsynth`` and a GM SoundFont (``tf_metatasnet.midi_songs``). The defaults
+    Needs ``fluidsynth`` and a GM SoundFont (``tf_metatasnet.data.synth.midi_songs``). The defaults
     reproduce the shipped song. The stems are on the 16-bit grid, so FLAC keeps them
     exactly and their sum is the song's mixture.
 
@@ -93,7 +93,7 @@ def render_demo_song(output_dir: "str | os.PathLike", seconds: float = DEMO_SECO
     """
     import soundfile
 
-    from tf_metatasnet.midi_songs import render_track
+    from tf_metatasnet.data.synth.midi_songs import render_track
 
     audio = render_track(seconds, RATE, seed=seed, soundfont=soundfont)
     output_dir = os.fspath(output_dir)
@@ -156,15 +156,15 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
     Returns:
         a :class:`DemoResult`.
     """
-    from tf_metatasnet import pretrained
-    from tf_metatasnet.audio import write_audio
-    from tf_metatasnet.saving import load_model
-    from tf_metatasnet.separator import Separator
+    from tf_metatasnet import assets as pretrained
+    from tf_metatasnet.audio.io import write_audio
+    from tf_metatasnet.checkpoints.saving import load_model
+    from tf_metatasnet.inference.separator import Separator
 
     if tflite and quantization not in TFLITE_QUANTIZATIONS:
         raise ValueError(f"the demo exports {', '.join(TFLITE_QUANTIZATIONS)} TFLite models, "
                          f"got {quantization!r}")
-    from tf_metatasnet.tflite_export import check_weight_rounding
+    from tf_metatasnet.export.tflite.convert import check_weight_rounding
 
     if tflite:
         check_weight_rounding(weight_rounding)
@@ -311,7 +311,7 @@ def write_figure(path: "str | os.PathLike", mixture: np.ndarray, references: np.
 def _export_tflite(model, folder: str, quantization: str, weight_rounding: str, model_path,
                    report) -> list[str]:
     """The per-instrument TFLite files at the export CLI's default windows, no calibration."""
-    from tf_metatasnet.tflite_export import export_tflite, model_version
+    from tf_metatasnet.export.tflite.convert import export_tflite, model_version
 
     total = len(model.sources)
     version = model_version(model_path) if model_path is not None else "unversioned"

@@ -10,13 +10,13 @@ cannot go stale when the Python code changes.
 What is written (``index.json`` lists every case; arrays are raw little-endian float32
 ``.f32`` files, multi-channel ones channel-major):
 
-* ``plan_windows`` and ``fade_weights`` of :mod:`tf_metatasnet.apply`: inputs and results;
+* ``plan_windows`` and ``fade_weights`` of :mod:`tf_metatasnet.inference.apply`: inputs and results;
 * ``apply_chunked`` with :func:`fake_model`, a deterministic per-sample linear function of
   the inputs plus a term that depends on the window's first sample and one that depends on
   the position inside the window, so wrong window starts or kept offsets change the output;
-* :func:`tf_metatasnet.sinc_resample.resample` for the ratios the app meets;
+* :func:`tf_metatasnet.audio.sinc.resample` for the ratios the app meets;
 * :func:`separate_channel`, the whole per-instrument pipeline of the metadata contract
-  (format ``tf_metatasnet.tflite/1``, written by ``tf_metatasnet/tflite_export.py``;
+  (format ``tf_metatasnet.tflite/1``, written by ``tf_metatasnet/export/tflite/convert.py``;
   mirrored by Java's ``InstrumentSeparator``) with the fake model and fake metadata files;
 * WAV files written by soundfile and by Python's ``wave`` module, with their samples;
 * PCM16 conversion of edge values.
@@ -33,8 +33,8 @@ import wave
 import numpy as np
 import soundfile as sf
 
-from tf_metatasnet import sinc_resample
-from tf_metatasnet.apply import apply_chunked, fade_weights, plan_windows
+from tf_metatasnet.audio import sinc as sinc_resample
+from tf_metatasnet.inference.apply import apply_chunked, fade_weights, plan_windows
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "..", "core", "src", "test", "resources", "vectors")

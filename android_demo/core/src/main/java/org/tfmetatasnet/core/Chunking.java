@@ -5,7 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Chunked inference with context and overlap-add: {@code tf_metatasnet/apply.py}'s
+ * Chunked inference with context and overlap-add: {@code tf_metatasnet/inference/apply.py}'s
  * {@code plan_windows}, {@code fade_weights} and {@code apply_chunked} in Java, with the same
  * window positions, fades and rounding (the shared test vectors check it).
  *

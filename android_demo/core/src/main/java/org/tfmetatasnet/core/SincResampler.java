@@ -3,7 +3,7 @@ package org.tfmetatasnet.core;
 /**
  * Band-limited resampling by Kaiser-windowed sinc interpolation with exact rational ratios.
  *
- * <p>This is {@code tf_metatasnet/sinc_resample.py} in Java, step for step (the Python
+ * <p>This is {@code tf_metatasnet/audio/sinc.py} in Java, step for step (the Python
  * module documents the algorithm; soxr, which the Python separator uses, has no Java port).
  * The shared test vectors check that both give the same samples. With
  * {@code up / down = rateOut / rateIn} in lowest terms, output sample {@code n} is

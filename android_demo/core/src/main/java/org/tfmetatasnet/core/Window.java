@@ -1,7 +1,7 @@
 package org.tfmetatasnet.core;
 
 /**
- * One model call's piece of the song, in base samples (Python: {@code tf_metatasnet.apply.Window}).
+ * One model call's piece of the song, in base samples (Python: {@code tf_metatasnet.inference.apply.Window}).
  */
 public final class Window {
     public final int start;       // first sample of the window given to the model

@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.Test;
 
-/** Chunking against tf_metatasnet.apply, through the shared vectors. */
+/** Chunking against tf_metatasnet.inference.apply, through the shared vectors. */
 public class ChunkingTest {
     @Test
     public void windowsEqualPythons() {

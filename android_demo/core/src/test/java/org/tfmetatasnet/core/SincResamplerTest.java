@@ -5,7 +5,7 @@ import static org.junit.Assert.assertEquals;
 import java.util.Map;
 import org.junit.Test;
 
-/** The resampler against tf_metatasnet.sinc_resample, through the shared vectors. */
+/** The resampler against tf_metatasnet.audio.sinc, through the shared vectors. */
 public class SincResamplerTest {
     @Test
     public void equalsPythonsReference() {

@@ -1,0 +1,492 @@
+"""Whole-song separation, as the authors' evaluation does it, streaming from file to file.
+
+:class:`Separator` wraps a model (which maps one segment to stems; in this process, on a
+TF Serving server or as a TFLite model: see :class:`KerasBackend`) with everything a song
+needs: each channel separated on its own, very-high-quality resampling to the stages'
+rates, normalisation by each stage signal's standard deviation, chunks with context
+(:func:`tf_metatasnet.inference.apply.apply_chunked`), resampling back to the input's rate and
+length, and the per-channel least-squares rescaling of the four estimates to the mixture
+(``lstsq([drums bass other vocals], mixture)``), which restores the scale lost by the
+normalisation.
+
+It runs in three passes so that memory is bounded by the chunk size, not by the song:
+
+1. read the input once, check it, resample it to the stage rates into temporary files and
+   take each stage signal's standard deviation;
+2. separate window by window, resample the estimates back to the input rate into a
+   temporary file, and accumulate the least-squares normal equations against the mixture;
+3. solve them per channel and write the rescaled stems, each to a temporary file that is
+   renamed into place only when the whole song succeeded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tf_metatasnet.inference.apply import apply_chunked
+from tf_metatasnet.audio.io import AudioError, AudioReader, AudioWriter, StreamResampler
+
+_BLOCK = 1 << 16  # frames per read/write block
+
+
+class SeparationError(ValueError):
+    """A song could not be separated; the message names the file and the problem."""
+
+
+class ArrayReader:
+    """An in-memory signal with :class:`~tf_metatasnet.audio.io.AudioReader`'s interface."""
+
+    def __init__(self, audio: np.ndarray, rate: int, name: str = "<array>"):
+        audio = np.asarray(audio, np.float32)
+        if audio.ndim == 1:
+            audio = audio[:, None]  # (frames, 1)
+        if audio.ndim != 2:
+            raise SeparationError(f"{name}: audio must be (frames,) or (frames, channels), "
+                                  f"got shape {audio.shape}")
+        self.path, self.audio, self.rate = name, audio, int(rate)
+        self.frames, self.channels = audio.shape
+        self._position = 0
+
+    def blocks(self, blocksize: int = _BLOCK):
+        for start in range(0, self.frames, blocksize):
+            yield self.audio[start:start + blocksize]
+
+    def seek(self, frame: int) -> None:
+        self._position = frame
+
+    def read(self, frames: int) -> np.ndarray:
+        block = self.audio[self._position:self._position + frames]
+        self._position += len(block)
+        return block
+
+    def close(self) -> None:
+        pass
+
+
+class DownmixReader:
+    """Averages all channels of a reader to one (the documented ``downmix`` option)."""
+
+    def __init__(self, reader):
+        self._reader, self.path, self.rate = reader, reader.path, reader.rate
+        self.frames, self.channels = reader.frames, 1
+
+    def blocks(self, blocksize: int = _BLOCK):
+        for block in self._reader.blocks(blocksize):
+            yield block.mean(axis=1, keepdims=True)  # (frames, 1)
+
+    def seek(self, frame: int) -> None:
+        self._reader.seek(frame)
+
+    def read(self, frames: int) -> np.ndarray:
+        return self._reader.read(frames).mean(axis=1, keepdims=True)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+@dataclass
+class _Analysis:
+    """What pass 1 learnt about the input."""
+
+    frames: int
+    rate: int
+    channels: int
+    length: int          # padded length in base samples
+    stds: np.ndarray     # (stages, channels) standard deviation of each stage signal
+
+
+class KerasBackend:
+    """Runs a ``MetaTasNet`` in this process: the :class:`Separator`'s default backend.
+
+    A *backend* maps one batch of normalised windows to estimates; the separator does
+    everything else. Other backends: ``tf_metatasnet.inference.backends.serving`` (TF Serving) and
+    ``tf_metatasnet.inference.backends.tflite`` (one instrument's TFLite model). A backend has:
+
+    - ``rates``: the input rates, the first stage's (the *base* rate) first;
+    - ``stride``: the model's stride in base samples;
+    - ``sources``: the names of the estimates it returns, in order;
+    - ``window``: its fixed input length in base samples, or ``None`` for any length;
+    - ``rescale``: ``"lstsq"`` (the four estimates rescaled to the mixture by least
+      squares, as the authors) or ``"std"`` (multiplied by the std of the last input, for
+      a backend that returns one instrument);
+    - ``__call__(inputs)``: one ``(n, samples_i)`` float32 array per rate ->
+      ``(n, len(sources), samples_last)``.
+
+    Args:
+        model: a ``MetaTasNet``.
+        jit_compile: compile the model with XLA (faster after a one-off compilation).
+        device: a TensorFlow device such as ``"/CPU:0"`` or ``"/GPU:0"`` (default: TF's choice).
+    """
+
+    window = None
+    rescale = "lstsq"
+
+    def __init__(self, model, jit_compile: bool = True, device: "str | None" = None):
+        import tensorflow as tf
+
+        self.model = model
+        self.rates = tuple(model.config.stage_rates)
+        self.stride = model.config.stride(0)
+        self.sources = tuple(model.sources)
+        self.device = device
+        self._tf = tf
+        self._separate = tf.function(model.separate, jit_compile=jit_compile,
+                                     reduce_retracing=True)
+
+    def __call__(self, inputs: list) -> np.ndarray:
+        tf = self._tf
+        tensors = [tf.constant(x) for x in inputs]
+        if self.device:
+            with tf.device(self.device):
+                return self._separate(tensors).numpy()
+        return self._separate(tensors).numpy()
+
+
+class Separator:
+    """Separates whole songs with a Meta-TasNet model or another backend.
+
+    Args:
+        model: a ``MetaTasNet`` (e.g. from ``tf_metatasnet.load_model``), or a backend (see
+            :class:`KerasBackend`), e.g. a TF Serving client or a TFLite model.
+        chunk_seconds: length of the region each model call keeps (default 20 s).
+        context_seconds: extra audio given to the model on each side of it (default 4 s;
+            the authors' evaluation uses 8 s). Larger chunks and context bring the result
+            closer to separating the song in one piece, at the cost of memory. A backend
+            with a fixed ``window`` needs ``chunk + 2 * context`` equal to it.
+        overlap_seconds: crossfade between neighbouring regions (default: 1 s or a quarter
+            of the chunk, whichever is shorter; 0 reproduces the original's concatenation).
+        batch_size: windows per model call (each times the number of channels).
+        jit_compile: compile the model with XLA (a ``MetaTasNet`` only).
+        device: a TensorFlow device such as ``"/CPU:0"`` or ``"/GPU:0"`` (a ``MetaTasNet``
+            only; default: TF's choice).
+        downmix: average inputs of more than two channels to mono (their stems are then
+            mono); without it such inputs are an error. The model is mono: mono and stereo
+            inputs keep their channels, each separated on its own.
+    """
+
+    def __init__(self, model, chunk_seconds: float = 20.0, context_seconds: float = 4.0,
+                 overlap_seconds: "float | None" = None, batch_size: int = 1, jit_compile: bool = True,
+                 device: "str | None" = None, downmix: bool = False):
+        if overlap_seconds is None:
+            overlap_seconds = min(1.0, chunk_seconds / 4)
+        if chunk_seconds <= 0 or context_seconds < 0 or not 0 <= overlap_seconds < chunk_seconds:
+            raise ValueError("need chunk_seconds > 0, context_seconds >= 0 and "
+                             "0 <= overlap_seconds < chunk_seconds")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.backend = (KerasBackend(model, jit_compile, device) if hasattr(model, "config")
+                        else model)
+        self.model = getattr(self.backend, "model", None)
+        self.chunk_seconds = chunk_seconds
+        self.context_seconds = context_seconds
+        self.overlap_seconds = overlap_seconds
+        self.batch_size = batch_size
+        self.downmix = downmix
+        self.rates = list(self.backend.rates)
+        self.base_rate = self.rates[0]
+        self.factors = [rate // self.base_rate for rate in self.rates]
+        self.align = window_alignment(self.base_rate, self.backend.stride)
+        # A fixed-window backend pads a short song to one window (the TFLite contract).
+        self.min_frames = self.backend.stride if self.backend.window is None else 1
+        self.chunk, self.context, self.overlap = (
+            int(round(seconds * self.base_rate))
+            for seconds in (chunk_seconds, context_seconds, overlap_seconds))
+        window = self.backend.window
+        if window is not None and self.chunk + 2 * self.context != window:
+            raise ValueError(f"the backend takes windows of {window} samples at {self.base_rate} Hz; "
+                             f"chunk + 2 * context is {self.chunk + 2 * self.context}")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self.backend.sources)
+
+    # ------------------------------------------------------------------ public API
+    def separate(self, audio: np.ndarray, rate: int,
+                 progress: "Callable[[float, float], None] | None" = None) -> dict[str, np.ndarray]:
+        """Separates in-memory audio ``(frames, channels)`` (or ``(frames,)``) at ``rate`` Hz.
+
+        Returns ``{source: (frames, channels) float32}`` at the input's rate and length.
+        """
+        reader = self._check_channels(ArrayReader(audio, rate))
+        with tempfile.TemporaryDirectory(prefix="metatasnet-") as work:
+            estimates, coefficients = self._run(reader, work, progress)
+            scaled = np.fromfile(estimates, np.float32).reshape(reader.frames, reader.channels,
+                                                                 len(self.sources))
+            scaled = scaled * coefficients  # (frames, channels, sources)
+            return {name: np.ascontiguousarray(scaled[..., k]) for k, name in enumerate(self.sources)}
+
+    def separate_file(self, path: "str | os.PathLike", output_dir: "str | os.PathLike",
+                      stems: "Sequence[str] | None" = None, fmt: str = "wav",
+                      filename: str = "{track}/{stem}.{ext}", two_stems: "str | None" = None,
+                      bitrate: int = 320,
+                      progress: "Callable[[float, float], None] | None" = None) -> list[str]:
+        """Separates one audio file and writes one file per stem; returns their paths.
+
+        Args:
+            path: any file soundfile or ffmpeg can decode, at any rate, mono or stereo.
+            output_dir: where the stems go (created if needed).
+            stems: the sources to write (default: all four).
+            fmt: ``wav`` (32-bit float), ``flac`` (24-bit) or ``mp3``.
+            filename: naming template with ``{track}`` (the input's name without
+                extension), ``{stem}`` and ``{ext}``.
+            two_stems: write this source and the sum of the others (``no_<source>``).
+            bitrate: mp3 bitrate in kbit/s.
+            progress: called as ``progress(seconds_done, seconds_total)``.
+
+        Nothing is written unless the whole song succeeded.
+        """
+        path = os.fspath(path)
+        names = self._output_names(stems, two_stems)
+        track = os.path.splitext(os.path.basename(path))[0]
+        if track.endswith(".stem"):
+            track = track[:-5]
+        targets = {name: os.path.join(os.fspath(output_dir),
+                                      filename.format(track=track, stem=name, ext=fmt))
+                   for name in names}
+        created = _check_writable(targets.values())
+        try:
+            reader = self._check_channels(AudioReader(path))
+        except AudioError as error:
+            _remove_empty(created)
+            raise SeparationError(str(error)) from None
+        except BaseException:
+            _remove_empty(created)
+            raise
+        writers = []
+        try:
+            with tempfile.TemporaryDirectory(prefix="metatasnet-") as work:
+                estimates, coefficients = self._run(reader, work, progress)
+                for name, target in targets.items():
+                    try:
+                        writers.append(AudioWriter(target, reader.rate, reader.channels, fmt, bitrate))
+                    except AudioError as error:
+                        raise SeparationError(str(error)) from None
+                self._write_stems(estimates, coefficients, reader, names, writers, two_stems)
+                for writer in writers:
+                    writer.commit()
+                writers = []
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            writers = []
+            _remove_empty(created)
+            raise
+        finally:
+            for writer in writers:
+                writer.abort()
+            reader.close()
+        return list(targets.values())
+
+    # ------------------------------------------------------------------ internals
+    def _output_names(self, stems, two_stems) -> list[str]:
+        if two_stems is not None:
+            if len(self.sources) < 2:
+                raise ValueError(f"--two-stems needs a model of several stems; this one gives only "
+                                 f"{', '.join(self.sources)}")
+            if two_stems not in self.sources:
+                raise ValueError(f"--two-stems must be one of {', '.join(self.sources)}, got {two_stems!r}")
+            return [two_stems, f"no_{two_stems}"]
+        stems = list(stems) if stems else list(self.sources)
+        unknown = [s for s in stems if s not in self.sources]
+        if unknown:
+            raise ValueError(f"unknown stem(s) {', '.join(unknown)} (choose from {', '.join(self.sources)})")
+        return stems
+
+    def _check_channels(self, reader):
+        if reader.channels > 2:
+            if not self.downmix:
+                reader.close()
+                raise SeparationError(
+                    f"{reader.path}: has {reader.channels} channels; only mono and stereo are "
+                    "supported (the downmix option mixes more channels down to mono)")
+            return DownmixReader(reader)
+        return reader
+
+    def _analyse(self, reader, work: str) -> _Analysis:
+        """Pass 1: checks the input, resamples it to each stage rate into ``work``."""
+        if reader.channels < 1:
+            raise SeparationError(f"{reader.path}: has no audio channels")
+        resamplers = [StreamResampler(reader.rate, rate, reader.channels) for rate in self.rates]
+        files = [open(os.path.join(work, f"stage{i}.f32"), "wb") for i in range(len(self.rates))]
+        sums = np.zeros((len(self.rates), 2, reader.channels))  # (stages, [sum, sum of squares], C)
+        counts = np.zeros(len(self.rates), np.int64)
+        frames, peak = 0, 0.0
+        try:
+            for last, block in _with_last(reader.blocks(_BLOCK)):
+                if not np.isfinite(block).all():
+                    raise SeparationError(f"{reader.path}: contains NaN or infinite samples")
+                frames += len(block)
+                peak = max(peak, float(np.abs(block).max(initial=0.0)))
+                for i, (resampler, file) in enumerate(zip(resamplers, files)):
+                    out = resampler(block, last=last)                  # (frames_i, C)
+                    sums[i, 0] += out.sum(0, dtype=np.float64)
+                    sums[i, 1] += np.square(out, dtype=np.float64).sum(0)
+                    counts[i] += len(out)
+                    out.tofile(file)
+        finally:
+            for file in files:
+                file.close()
+        if frames == 0:
+            raise SeparationError(f"{reader.path}: contains no audio samples")
+        minimum = int(np.ceil(self.min_frames * reader.rate / self.base_rate))
+        if counts[0] < self.min_frames:
+            raise SeparationError(f"{reader.path}: too short ({frames} samples); the model needs "
+                                  f"at least one frame, {minimum} samples at {reader.rate} Hz")
+        if peak == 0.0:
+            raise SeparationError(f"{reader.path}: is silent (all samples are zero)")
+        means = sums[:, 0] / counts[:, None]
+        variances = np.maximum(sums[:, 1] / counts[:, None] - means ** 2, 0.0)
+        # A silent channel next to a sounding one: any positive scale works (lstsq zeroes it).
+        stds = np.where(variances > 0, np.sqrt(variances), 1.0)  # (stages, C)
+        base = max(count / factor for count, factor in zip(counts, self.factors))
+        length = int(np.ceil(base / self.align) * self.align)
+        if self.backend.window is not None:  # a fixed-size model: a short song is one padded window
+            length = max(length, self.backend.window)
+        return _Analysis(frames, reader.rate, reader.channels, length, stds)
+
+    def _run(self, reader, work: str, progress) -> tuple[str, np.ndarray]:
+        """Passes 1 and 2: returns the unscaled estimates' file and the lstsq coefficients."""
+        info = self._analyse(reader, work)
+        channels, sources = info.channels, len(self.sources)
+        stage_files = [open(os.path.join(work, f"stage{i}.f32"), "rb") for i in range(len(self.rates))]
+        stage_lengths = [os.path.getsize(f.name) // (4 * channels) for f in stage_files]
+
+        def read(start: int, stop: int) -> list:
+            """The normalised stage signals between two base positions: per stage (C, n_i)."""
+            signals = []
+            for i, (file, factor) in enumerate(zip(stage_files, self.factors)):
+                first, last = start * factor, stop * factor
+                available = max(0, min(last, stage_lengths[i]) - first)
+                file.seek(first * 4 * channels)
+                data = np.fromfile(file, np.float32, available * channels).reshape(available, channels)
+                window = np.zeros((last - first, channels), np.float32)
+                window[:available] = data / info.stds[i]
+                signals.append(window.T)                                 # (C, n_i)
+            return signals
+
+        base_rate = self.base_rate
+        back = StreamResampler(self.rates[-1], info.rate, channels * sources)
+        estimates_path = os.path.join(work, "estimates.f32")
+        normal_matrix = np.zeros((channels, sources, sources))            # A^T A per channel
+        normal_vector = np.zeros((channels, sources))                     # A^T y per channel
+        written = 0
+        reader.seek(0)
+
+        def consume(block: np.ndarray, file) -> None:
+            """Stores estimates at the input rate and accumulates the normal equations."""
+            nonlocal written
+            block = block[:info.frames - written]                         # cut to the input length
+            if not len(block):
+                return
+            estimate = block.reshape(len(block), channels, sources)       # (frames, C, S)
+            mixture = reader.read(len(block))                             # (frames, C)
+            estimate64 = estimate.astype(np.float64)
+            normal_matrix[...] += np.einsum("tcs,tcr->csr", estimate64, estimate64)
+            normal_vector[...] += np.einsum("tcs,tc->cs", estimate64, mixture.astype(np.float64))
+            estimate.tofile(file)
+            written += len(block)
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress(min(done, total) / base_rate, total / base_rate)
+
+        try:
+            with open(estimates_path, "wb") as file:
+                for block in apply_chunked(self.backend, read, info.length, chunk=self.chunk,
+                                           context=self.context, overlap=self.overlap,
+                                           factors=self.factors,
+                                           out_factor=self.factors[-1], align=self.align,
+                                           batch_size=self.batch_size, progress=report):
+                    # (C, S, n) at the last stage's rate -> (n, C * S) for the resampler
+                    flat = np.ascontiguousarray(block.transpose(2, 0, 1)).reshape(-1, channels * sources)
+                    consume(back(flat), file)
+                consume(back.flush(), file)
+                if written < info.frames:  # resampling rounding: pad the last samples
+                    consume(np.zeros((info.frames - written, channels * sources), np.float32), file)
+        finally:
+            for file in stage_files:
+                file.close()
+        if self.backend.rescale == "std":  # undo the normalisation of the last stage's input
+            return estimates_path, np.repeat(info.stds[-1][:, None], sources, 1).astype(np.float32)
+        coefficients = np.stack([np.linalg.lstsq(normal_matrix[c], normal_vector[c], rcond=None)[0]
+                                 for c in range(channels)]).astype(np.float32)  # (C, S)
+        return estimates_path, coefficients
+
+    def _write_stems(self, estimates_path, coefficients, reader, names, writers, two_stems):
+        """Pass 3: rescales the estimates block by block into the stem writers."""
+        channels, sources = reader.channels, len(self.sources)
+        index = {name: k for k, name in enumerate(self.sources)}
+        with open(estimates_path, "rb") as file:
+            while True:
+                block = np.fromfile(file, np.float32, _BLOCK * channels * sources)
+                if not len(block):
+                    break
+                block = block.reshape(-1, channels, sources) * coefficients  # (frames, C, S)
+                for name, writer in zip(names, writers):
+                    if two_stems is not None and name != two_stems:
+                        others = [index[s] for s in self.sources if s != two_stems]
+                        writer.write(block[..., others].sum(-1))
+                    else:
+                        writer.write(block[..., index[name]])
+
+
+def window_alignment(base_rate: int, stride: int) -> int:
+    """Where windows may start, in base samples: on a common frame of the encoder (its
+    ``stride``) and of the spectrogram branch (STFT hop ``256 * base_rate / 8000``), so that
+    a window sees the same frames as the whole song would."""
+    return math.lcm(stride, 256 * max(1, base_rate // 8000))
+
+
+def _check_writable(paths) -> list[str]:
+    """Fails early, before any work, when an output folder cannot be written.
+
+    Returns the folders it created (deepest last), to be removed again if the song fails.
+    """
+    created = []
+    for path in paths:
+        directory = os.path.dirname(os.path.abspath(path))
+        missing, parent = [], directory
+        while not os.path.exists(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            created.extend(reversed(missing))
+        except OSError as error:
+            raise SeparationError(f"{directory}: cannot create the output folder "
+                                  f"({error.strerror})") from None
+        try:
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+        except OSError as error:
+            raise SeparationError(f"{directory}: the output folder is not writable "
+                                  f"({error.strerror})") from None
+    return created
+
+
+def _remove_empty(folders) -> None:
+    """Removes folders this run created, deepest first, where they are still empty."""
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def _with_last(iterable):
+    """Yields ``(is_last, item)`` pairs."""
+    iterator = iter(iterable)
+    try:
+        item = next(iterator)
+    except StopIteration:
+        return
+    for following in iterator:
+        yield False, item
+        item = following
+    yield True, item
