@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main() -> None:
-    from tf_metatasnet.export.tflite.convert import CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS
+    from tf_metatasnet.export.tflite.options import CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="paper")
@@ -45,7 +45,8 @@ def main() -> None:
 
     import tf_metatasnet as tm
     from tf_metatasnet.export.calibration import calibration_windows
-    from tf_metatasnet.export.tflite.convert import Chunking, export_tflite
+    from tf_metatasnet.export.tflite.options import Chunking
+    from tf_metatasnet.export.tflite.export import export_tflite
     from tf_metatasnet.inference.backends.tflite import TFLiteBackend
 
     model = tm.build_model(args.preset)

@@ -67,7 +67,7 @@ def worker(args) -> dict:
         sys.path.insert(0, str(ROOT / "tests"))
         from official_reference import OfficialMetaTasNet, official_args_for
 
-        from tf_metatasnet.config import get_config
+        from tf_metatasnet.presets import get_config
 
         config = get_config(args.preset)
         model = OfficialMetaTasNet(official_args_for(config)).eval()
@@ -121,7 +121,7 @@ def main() -> int:
         print(json.dumps(worker(args)))
         return 0
 
-    from tf_metatasnet.config import get_config
+    from tf_metatasnet.presets import get_config
 
     config = get_config(args.preset)
     gflop = matmul_gflop_per_audio_second(config, args.all_outputs)

@@ -1,7 +1,7 @@
 """Throughput and peak memory of the training input pipeline, against what a GPU consumes.
 
 For each ``--tracks N`` a synthetic MUSDB18-HQ whose musdb ``train`` split holds ``N``
-tracks of ``--seconds`` (``tf_metatasnet.data.synth.toy.make_toy_dataset``, wav, no test tracks; it
+tracks of ``--seconds`` (``tf_metatasnet.data.synth.dataset.make_toy_dataset``, wav, no test tracks; it
 also writes about N/3 tracks with musdb's validation names, which are not read) is written and
 prepared ONCE (``prepare_musdb``, crop 8 s, 8/16/32 kHz, ``train`` split) into ``--work``,
 which later invocations reuse. Then, for each N and each of ``--runs`` runs, a FRESH
@@ -92,8 +92,8 @@ def training_gflop_per_example(config, seconds: float) -> float:
 
 def toy_tracks_for(train_tracks: int) -> int:
     """Tracks to ask ``make_toy_dataset`` for so that musdb's train split holds ``train_tracks``."""
-    from tf_metatasnet.data.synth.toy import track_names
-    from tf_metatasnet.data.synth.toy import validation_track_names
+    from tf_metatasnet.data.synth.dataset import track_names
+    from tf_metatasnet.data.synth.dataset import validation_track_names
 
     valid = set(validation_track_names())
     tracks = train_tracks
@@ -109,8 +109,9 @@ def dataset_paths(work: Path, tracks: int, seconds: float) -> tuple[Path, Path]:
 
 def ensure_prepared(work: Path, tracks: int, seconds: float):
     """The prepared cache of ``tracks`` toy tracks, written and prepared on the first call only."""
-    from tf_metatasnet.data.prepare import open_prepared, prepare_musdb
-    from tf_metatasnet.data.synth.toy import make_toy_dataset
+    from tf_metatasnet.data.cache import open_prepared
+    from tf_metatasnet.data.prepare import prepare_musdb
+    from tf_metatasnet.data.synth.dataset import make_toy_dataset
 
     toy, cache = dataset_paths(work, tracks, seconds)
     if (cache / "prepared.json").exists():
@@ -132,9 +133,9 @@ def worker(args) -> dict:
     """One run in this (fresh) process: builds the pipeline and times ``--batches`` batches."""
     import tensorflow as tf  # noqa: F401
 
-    from tf_metatasnet.config import get_config
+    from tf_metatasnet.presets import get_config
     from tf_metatasnet.data.pipeline import DataConfig, train_dataset
-    from tf_metatasnet.data.prepare import open_prepared
+    from tf_metatasnet.data.cache import open_prepared
 
     config = get_config(PRESET)
     prepared = open_prepared(args.cache)
@@ -188,7 +189,7 @@ def main() -> int:
     if args.batches < 1 or args.runs < 1:
         parser.error("--batches and --runs must be positive")
 
-    from tf_metatasnet.config import get_config
+    from tf_metatasnet.presets import get_config
 
     command_line = shlex.join(["python", "benchmarks/pipeline_throughput.py", *sys.argv[1:]])
     work = Path(args.work).resolve()

@@ -100,7 +100,7 @@ def torch_step(args):
     sys.path.insert(0, str(ROOT / "tests"))
     from official_reference import OfficialMetaTasNet, official_args_for
 
-    from tf_metatasnet.config import get_config
+    from tf_metatasnet.presets import get_config
 
     config = get_config(args.preset)
     torch.manual_seed(0)

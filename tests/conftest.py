@@ -9,18 +9,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))  # for official_reference
+# The helpers in tests/support (official_reference, the worker scripts, locations) are
+# imported by name; the test files themselves are imported by path (pytest.ini's importlib mode).
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
-#: ``../shared/fixtures`` beside the checkout (CI has it there); overridable.
-FIXTURES = Path(os.environ.get("METATASNET_FIXTURES", TESTS.parent.parent / "shared" / "fixtures"))
+from locations import FIXTURES  # noqa: E402
 
 
 #: The slowest test files (minutes each on 2 cores), started first: pytest.ini runs the files
 #: on two xdist workers, a file per worker at a time (``--dist loadfile``, so a module's
 #: fixtures are built once), and the run ends when the longest queue does.
-SLOW_FIRST = ("test_train.py", "test_demo.py", "test_export_tflite.py", "test_model.py",
-              "test_evaluate.py", "test_train_strategies.py")
+SLOW_FIRST = ("test_train.py", "test_demo.py", "test_convert.py", "test_metatasnet.py",
+              "test_evaluate.py", "test_strategies.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,10 +34,6 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
-    if not (FIXTURES / "official_small.pt").is_file():
-        raise FileNotFoundError(
-            f"{FIXTURES}: the authors' parity fixture is missing (expected ../shared/fixtures "
-            f"beside the checkout, or set METATASNET_FIXTURES)")
     return FIXTURES
 
 
@@ -48,17 +44,10 @@ def official_small(fixture_dir):
         return {name: data[name] for name in data.files}
 
 
-def random_mixtures(config, batch=2, frames=40, seed=0):
-    """One random mixture per stage, ``(batch, frames * W_i)``."""
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal((batch, frames * config.stride(i))).astype("float32")
-            for i in range(config.stages_num)]
-
-
 @pytest.fixture(scope="session")
 def toy_musdb_wav(tmp_path_factory):
     """A small synthetic MUSDB18-HQ (3 train tracks, 1 of them in musdb's valid split; 2 test)."""
-    from tf_metatasnet.data.synth.toy import make_toy_dataset
+    from tf_metatasnet.data.synth.dataset import make_toy_dataset
 
     root = tmp_path_factory.mktemp("toy-musdb-wav")
     make_toy_dataset(root, tracks=3, test_tracks=2, seconds=6.0, fmt="wav", seed=1)
@@ -68,7 +57,7 @@ def toy_musdb_wav(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_musdb_stem(tmp_path_factory):
     """The same in the MUSDB18 layout (``.stem.mp4``, AAC)."""
-    from tf_metatasnet.data.synth.toy import make_toy_dataset
+    from tf_metatasnet.data.synth.dataset import make_toy_dataset
 
     root = tmp_path_factory.mktemp("toy-musdb-stem")
     make_toy_dataset(root, tracks=3, test_tracks=2, seconds=6.0, fmt="stem", seed=1)

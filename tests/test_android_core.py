@@ -11,8 +11,9 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
+from locations import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 CORE = os.path.join(ROOT, "android_demo", "core")
 VECTORS = os.path.join(CORE, "src", "test", "resources", "vectors")
 JARS = ["/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar"]

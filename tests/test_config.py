@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tf_metatasnet.config import PRESETS, MetaTasNetConfig, get_config
+from tf_metatasnet.config import MetaTasNetConfig
+from tf_metatasnet.presets import PRESETS, get_config
 
 
 def test_paper_defaults_are_the_published_model():

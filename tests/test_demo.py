@@ -14,9 +14,10 @@ import tf_metatasnet as tm
 from tf_metatasnet import demo as demo_module
 from tf_metatasnet import assets as pretrained
 from tf_metatasnet.cli import main
+from tf_metatasnet.data.musdb import read_stem_folder
 from tf_metatasnet.demo import (FIGURE_DPI, FIGURE_INCHES, format_demo_table, render_demo_song,
                                 run_demo)
-from tf_metatasnet.export.tflite.convert import model_version
+from tf_metatasnet.export.tflite.metadata import model_version
 
 SOURCES = ("drums", "bass", "other", "vocals")
 STAGES = ["loading", "separating", "scoring", "figure", "tflite"]
@@ -238,11 +239,11 @@ def test_render_demo_song_reproduces_the_shipped_song(tmp_path):
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
-def test_read_song_errors_name_the_folder_or_file(tmp_path):
+def test_read_stem_folder_errors_name_the_folder_or_file(tmp_path):
     render_demo_song(tmp_path, seconds=1.0)
     soundfile.write(tmp_path / "bass.flac", np.zeros((100, 2), "float32"), 44100, subtype="PCM_16")
     with pytest.raises(ValueError, match="differ in rate, length or channels"):
-        demo_module.read_song(tmp_path)
+        read_stem_folder(tmp_path)
     (tmp_path / "bass.flac").write_bytes(b"not audio")
     with pytest.raises(OSError, match="bass.flac: cannot read"):
-        demo_module.read_song(tmp_path)
+        read_stem_folder(tmp_path)

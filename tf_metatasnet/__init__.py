@@ -3,10 +3,11 @@
 Samuel, Ganeshan, Naradowsky, "Meta-learning Extractors for Music Source Separation",
 ICASSP 2020.
 
-The model and saving functions are imported on first use (PEP 562), so that importing the
-package, e.g. for ``metatasnet --help``, does not load TensorFlow. Code that loads this
-project's ``.keras`` files with plain ``keras.saving.load_model`` must import
-``tf_metatasnet.models.metatasnet`` first (it registers the layers); ``tf_metatasnet.load_model`` does.
+The public API is re-exported here. The names whose modules import TensorFlow are
+loaded on first use (PEP 562), so that importing the package, e.g. for ``metatasnet
+--help``, does not load TensorFlow. Code that loads this project's ``.keras`` files with
+plain ``keras.saving.load_model`` must import ``tf_metatasnet.models`` first (it
+registers the layers); ``tf_metatasnet.load_model`` does.
 """
 
 import importlib
@@ -14,7 +15,9 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from tf_metatasnet.config import PRESETS, SOURCES, MetaTasNetConfig, get_config  # noqa: E402
+from tf_metatasnet.config import MetaTasNetConfig  # noqa: E402
+from tf_metatasnet.presets import PRESETS, get_config, preset_names  # noqa: E402
+from tf_metatasnet.sources import SOURCES  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -24,11 +27,13 @@ _LAZY = {
     "build_model": "tf_metatasnet.models.metatasnet",
     "load_model": "tf_metatasnet.checkpoints.saving",
     "save_model": "tf_metatasnet.checkpoints.saving",
+    "from_preset": "tf_metatasnet.checkpoints.pretrained",
+    "Separator": "tf_metatasnet.inference.separator",
 }
 
 __all__ = [
-    "PRESETS", "SOURCES", "MetaTasNet", "MetaTasNetConfig", "build_model", "get_config",
-    "load_model", "save_model", "__version__",
+    "PRESETS", "SOURCES", "MetaTasNet", "MetaTasNetConfig", "Separator", "build_model",
+    "from_preset", "get_config", "load_model", "preset_names", "save_model", "__version__",
 ]
 
 

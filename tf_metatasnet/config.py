@@ -1,9 +1,10 @@
-"""Model configuration: one dataclass, the paper's defaults, and named presets.
+"""Model configuration: one dataclass with the paper's defaults.
 
 The field names are those of the paper and of the authors' command line (``N``, ``L``,
 ``W``, ``B``, ``H``, ``E_1``, ``E_2`` ...) so that a checkpoint's ``args`` map onto it
 one to one. This module is the single source of the defaults: the model, the importer,
-the CLI and the recipes all read them from here.
+the CLI and the recipes all read them from here; the named presets are in
+``tf_metatasnet.presets``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from typing import Any, Mapping
 
-#: Source order everywhere in the project (the authors' order).
-SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
+from tf_metatasnet.sources import SOURCES
 
 #: Number of groups of every group normalisation of the masking network.
 NORM_GROUPS = 8
@@ -195,35 +194,3 @@ class MetaTasNetConfig:
 
     def replace(self, **changes: Any) -> "MetaTasNetConfig":
         return dataclasses.replace(self, **changes)
-
-
-PRESETS: dict[str, MetaTasNetConfig] = {
-    # The published model (45,545,602 values in the original's state_dict).
-    "paper": MetaTasNetConfig(),
-    # Real CPU training on a laptop-sized machine.
-    "small": MetaTasNetConfig(N=128, B=64, H=128, layers=4, stack=2, num_mels=64),
-    # Small enough to train on 2 CPU cores in a working session and ship in the package:
-    # with N=80 and layers=6 (1.94 M values, 3.8 MB as a float16 .keras file) the bundled
-    # default model (training/configs/default_model.yaml).
-    "compact": MetaTasNetConfig(N=40, B=32, H=48, layers=4, stack=2, num_mels=24),
-    # Unit tests: the configuration of the authors' parity fixture.
-    "tiny": MetaTasNetConfig(N=32, B=16, H=16, layers=2, stack=1, num_mels=16),
-}
-
-
-def get_config(preset_or_config: "str | os.PathLike | Mapping | MetaTasNetConfig") -> MetaTasNetConfig:
-    """Resolves a preset name, a JSON file, a mapping or a config to a ``MetaTasNetConfig``."""
-    if isinstance(preset_or_config, MetaTasNetConfig):
-        return preset_or_config
-    if isinstance(preset_or_config, Mapping):
-        return MetaTasNetConfig.from_dict(preset_or_config)
-    name = os.fspath(preset_or_config)
-    if name in PRESETS:
-        return PRESETS[name]
-    if name.endswith(".json") and os.path.isfile(name):
-        with open(name, encoding="utf-8") as f:
-            try:
-                return MetaTasNetConfig.from_dict(json.load(f))
-            except (ValueError, TypeError) as error:
-                raise ValueError(f"{name}: {error}") from None
-    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} or a .json file")

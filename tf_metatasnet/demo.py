@@ -14,7 +14,7 @@ one folder everything a newcomer needs to see the project work:
 
 The song is rendered in advance by :func:`render_demo_song` (generated MIDI and FluidSynth,
 ``tf_metatasnet.data.synth.midi_songs``) and shipped as FLAC, so the demo needs no synthesizer and no
-network. Its seed uses subset code 2, which no dataset split uses (``toy.make_toy_dataset``
+network. Its seed uses subset code 2, which no dataset split uses (``dataset.make_toy_dataset``
 draws training songs with code 0 and test songs with code 1), so no model trained on
 generated songs has seen it.
 """
@@ -29,7 +29,8 @@ from typing import Callable
 import numpy as np
 
 from tf_metatasnet.atomic import write_atomically
-from tf_metatasnet.config import SOURCES
+from tf_metatasnet.data.musdb import read_stem_folder
+from tf_metatasnet.sources import SOURCES
 from tf_metatasnet.inference.evaluate import BASELINE_GAINS as BASELINES
 from tf_metatasnet.inference.evaluate import METRICS
 
@@ -107,30 +108,6 @@ def render_demo_song(output_dir: "str | os.PathLike", seconds: float = DEMO_SECO
     return paths
 
 
-def read_song(song_dir: "str | os.PathLike") -> tuple[np.ndarray, np.ndarray, int]:
-    """The true stems of a song folder and their mixture.
-
-    Returns:
-        ``(stems (sources, frames, channels), mixture (frames, channels), rate)``,
-        float32; the mixture is the sample-wise sum of the stems.
-    """
-    import soundfile
-
-    stems, rates = [], set()
-    for name in SOURCES:
-        path = os.path.join(os.fspath(song_dir), f"{name}.flac")
-        try:
-            audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError) as error:
-            raise OSError(f"{path}: cannot read the demo song's stem ({error})") from None
-        stems.append(audio)
-        rates.add(rate)
-    if len(rates) != 1 or len({stem.shape for stem in stems}) != 1:
-        raise ValueError(f"{song_dir}: the stems differ in rate, length or channels")
-    stems = np.stack(stems)  # (sources, frames, channels)
-    return stems, stems.sum(axis=0), rates.pop()
-
-
 def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.PathLike | None" = None,
              tflite: bool = True, quantization: str = "dynamic",
              progress: "Callable[[str, float, float], None] | None" = None,
@@ -157,14 +134,14 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
         a :class:`DemoResult`.
     """
     from tf_metatasnet import assets as pretrained
-    from tf_metatasnet.audio.io import write_audio
+    from tf_metatasnet.audio import write_audio
     from tf_metatasnet.checkpoints.saving import load_model
     from tf_metatasnet.inference.separator import Separator
 
     if tflite and quantization not in TFLITE_QUANTIZATIONS:
         raise ValueError(f"the demo exports {', '.join(TFLITE_QUANTIZATIONS)} TFLite models, "
                          f"got {quantization!r}")
-    from tf_metatasnet.export.tflite.convert import check_weight_rounding
+    from tf_metatasnet.export.tflite.options import check_weight_rounding
 
     if tflite:
         check_weight_rounding(weight_rounding)
@@ -172,7 +149,7 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
     output_dir = os.fspath(output_dir)
     report("loading", 0, 1)
     song_dir = os.fspath(song_dir) if song_dir is not None else pretrained.demo_song_dir()
-    references, mixture, rate = read_song(song_dir)  # (S, T, C), (T, C)
+    references, mixture, rate = read_stem_folder(song_dir)  # (S, T, C), (T, C)
     model_path = None
     if model is None or isinstance(model, (str, os.PathLike)):
         model_path = os.fspath(model) if model is not None else pretrained.default_model_path()
@@ -311,7 +288,8 @@ def write_figure(path: "str | os.PathLike", mixture: np.ndarray, references: np.
 def _export_tflite(model, folder: str, quantization: str, weight_rounding: str, model_path,
                    report) -> list[str]:
     """The per-instrument TFLite files at the export CLI's default windows, no calibration."""
-    from tf_metatasnet.export.tflite.convert import export_tflite, model_version
+    from tf_metatasnet.export.tflite.export import export_tflite
+    from tf_metatasnet.export.tflite.metadata import model_version
 
     total = len(model.sources)
     version = model_version(model_path) if model_path is not None else "unversioned"

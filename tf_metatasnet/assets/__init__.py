@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 
-from tf_metatasnet.config import SOURCES
+from tf_metatasnet.sources import SOURCES
 
 #: File names inside the assets folder.
 DEFAULT_MODEL = "default_model.keras"
@@ -33,21 +33,28 @@ def assets_dir() -> str:
     return os.fspath(resources.files("tf_metatasnet") / "assets")
 
 
-def default_model_path(root: "str | os.PathLike | None" = None) -> str:
-    """The path of the bundled default model, ``assets/default_model.keras``.
+def asset_path(name: str, root: "str | os.PathLike | None" = None, what: str = "file") -> str:
+    """The path of the asset file ``name`` (e.g. ``default_model.keras``).
 
     Args:
+        name: a file name inside the assets folder.
         root: the assets folder (default: :func:`assets_dir`); for tests.
+        what: what the file is, for the error message.
 
     Raises:
         FileNotFoundError: the file is missing (one line, naming it).
     """
-    path = os.path.join(os.fspath(root) if root is not None else assets_dir(), DEFAULT_MODEL)
+    path = os.path.join(os.fspath(root) if root is not None else assets_dir(), name)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"{path}: no bundled default model (the package was installed without its data, or the "
+            f"{path}: no bundled {what} (the package was installed without its data, or the "
             f"model has not been trained yet: training/make_default_model.sh makes it); pass --model")
     return path
+
+
+def default_model_path(root: "str | os.PathLike | None" = None) -> str:
+    """The path of the bundled default model, ``assets/default_model.keras`` (see :func:`asset_path`)."""
+    return asset_path(DEFAULT_MODEL, root, "default model")
 
 
 def demo_song_dir(root: "str | os.PathLike | None" = None) -> str:

@@ -1,11 +1,10 @@
-"""Audio files in and out, and sample-rate conversion.
+"""Audio files in and out.
 
 Reading goes through ``soundfile`` (libsndfile: wav, flac, ogg, aiff, mp3) and falls back to
 ``ffmpeg`` (a system package) for everything else (m4a/aac, opus, ...), which decodes to a
-temporary float WAV that is then streamed like any other file. Resampling is ``soxr``'s
-very-high-quality sinc resampler, used as a stream so that a song never has to be in
-memory at once. (``tensorflow-io`` is not used: its last release cannot load its ops with
-TensorFlow >= 2.18.)
+temporary float WAV that is then streamed like any other file, so that a song never has to
+be in memory at once. (``tensorflow-io`` is not used: its last release cannot load its ops
+with TensorFlow >= 2.18.)
 
 Every error is an :class:`AudioError` whose message names the file and the problem in one line.
 Writers put their output under a temporary name and rename it into place on ``commit()``,
@@ -22,10 +21,9 @@ from typing import Iterator
 
 import numpy as np
 import soundfile
-import soxr
 
-#: soxr quality used everywhere (very high quality sinc).
-RESAMPLE_QUALITY = "VHQ"
+from tf_metatasnet.atomic import PendingFile
+
 #: Output formats and their soundfile subtype (mp3 is encoded by ffmpeg).
 FORMATS = {"wav": "FLOAT", "flac": "PCM_24", "mp3": None}
 
@@ -134,21 +132,16 @@ class AudioWriter:
         self.channels = int(channels)
         self.fmt = fmt
         self.bitrate = int(bitrate)
-        directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            os.makedirs(directory, exist_ok=True)
-            handle, self._temporary = tempfile.mkstemp(
-                prefix=".tmp-", suffix=".wav" if fmt == "mp3" else f".{fmt}", dir=directory)
-            os.close(handle)
-        except OSError as error:
-            raise AudioError(f"{self.path}: cannot write here ({error.strerror})") from None
-        if fmt == "mp3":
-            # Float WAV first; ffmpeg encodes it on commit.
-            self._file = soundfile.SoundFile(self._temporary, "w", self.rate, self.channels,
-                                             subtype="FLOAT", format="WAV")
-        else:
-            self._file = soundfile.SoundFile(self._temporary, "w", self.rate, self.channels,
-                                             subtype=FORMATS[fmt], format=fmt.upper())
+            self._pending = PendingFile(self.path)
+            # mp3: a float WAV first, which ffmpeg encodes on commit.
+            self._samples = PendingFile(self.path, ".wav") if fmt == "mp3" else self._pending
+            subtype, container = ("FLOAT", "WAV") if fmt == "mp3" else (FORMATS[fmt], fmt.upper())
+            self._file = soundfile.SoundFile(self._samples.temporary, "w", self.rate, self.channels,
+                                             subtype=subtype, format=container)
+        except (OSError, soundfile.LibsndfileError) as error:
+            raise AudioError(f"{self.path}: cannot write here "
+                             f"({getattr(error, 'strerror', None) or error})") from None
 
     def write(self, block: np.ndarray) -> None:
         """Appends ``(frames, channels)`` samples."""
@@ -159,25 +152,23 @@ class AudioWriter:
         self._file.close()
         try:
             if self.fmt == "mp3":
-                encoded = self._temporary[:-4] + ".mp3"
-                command = [_ffmpeg(), "-nostdin", "-v", "error", "-y", "-i", self._temporary,
-                           "-c:a", "libmp3lame", "-b:a", f"{self.bitrate}k", encoded]
+                command = [_ffmpeg(), "-nostdin", "-v", "error", "-y", "-i", self._samples.temporary,
+                           "-c:a", "libmp3lame", "-b:a", f"{self.bitrate}k", self._pending.temporary]
                 result = subprocess.run(command, capture_output=True, text=True)
-                os.remove(self._temporary)
-                self._temporary = encoded
+                self._samples.discard()
                 if result.returncode != 0:
                     raise AudioError(f"{self.path}: mp3 encoding failed ({result.stderr.strip()})")
-            os.replace(self._temporary, self.path)
+            self._pending.commit()
         except BaseException:
             self.abort()
             raise
 
     def abort(self) -> None:
-        """Closes and deletes the temporary file; the destination is untouched."""
+        """Closes and deletes the temporary files; the destination is untouched."""
         if not self._file.closed:
             self._file.close()
-        if os.path.exists(self._temporary):
-            os.remove(self._temporary)
+        self._samples.discard()
+        self._pending.discard()
 
     def __enter__(self):
         return self
@@ -198,35 +189,3 @@ def write_audio(path: "str | os.PathLike", audio: np.ndarray, rate: int, fmt: "s
     fmt = fmt or os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
     with AudioWriter(path, rate, audio.shape[1], fmt, bitrate) as writer:
         writer.write(audio)
-
-
-def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Resamples ``(frames,)`` or ``(frames, channels)`` float audio with soxr (VHQ)."""
-    audio = np.asarray(audio, np.float32)
-    if rate_in == rate_out:
-        return audio.copy()
-    return soxr.resample(audio, rate_in, rate_out, quality=RESAMPLE_QUALITY)
-
-
-class StreamResampler:
-    """soxr's streaming resampler for ``(frames, channels)`` blocks.
-
-    Feeding a signal block by block and ending with ``flush()`` gives the same samples as
-    :func:`resample` on the whole signal, with memory bounded by the block size.
-    """
-
-    def __init__(self, rate_in: int, rate_out: int, channels: int):
-        self.rate_in, self.rate_out, self.channels = int(rate_in), int(rate_out), int(channels)
-        self._stream = None
-        if self.rate_in != self.rate_out:
-            self._stream = soxr.ResampleStream(self.rate_in, self.rate_out, self.channels,
-                                               dtype="float32", quality=RESAMPLE_QUALITY)
-
-    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
-        block = np.ascontiguousarray(block, np.float32).reshape(-1, self.channels)
-        if self._stream is None:
-            return block.copy()
-        return self._stream.resample_chunk(block, last=last).reshape(-1, self.channels)
-
-    def flush(self) -> np.ndarray:
-        return self(np.zeros((0, self.channels), np.float32), last=True)

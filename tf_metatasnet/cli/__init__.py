@@ -98,7 +98,7 @@ def _make_separator(args):
 def _separate(args) -> int:
     from tqdm import tqdm
 
-    from tf_metatasnet.audio.io import AudioError
+    from tf_metatasnet.audio import AudioError
     from tf_metatasnet.inference.separator import SeparationError
 
     separator = _make_separator(args)
@@ -131,8 +131,9 @@ def _separate(args) -> int:
 def _evaluate(args) -> int:
     from tqdm import tqdm
 
+    from tf_metatasnet.data.musdb import load_musdb
     from tf_metatasnet.inference.evaluate import (BASELINE_GAINS, BaselineSeparator, evaluate_tracks, format_table,
-                                        load_musdb, score_table)
+                                                  score_table)
 
     tracks = load_musdb(args.musdb, is_wav=args.is_wav, subset=args.subset, tracks=args.tracks)
     if args.baseline:
@@ -195,7 +196,7 @@ def _demo(args) -> int:
 def _make_toy_dataset(args) -> int:
     from tqdm import tqdm
 
-    from tf_metatasnet.data.synth.toy import make_toy_dataset, validation_track_names
+    from tf_metatasnet.data.synth.dataset import make_toy_dataset, validation_track_names
 
     with tqdm(unit="track", desc="make-toy-dataset") as bar:
         def progress(done, total):
@@ -214,7 +215,8 @@ def _make_toy_dataset(args) -> int:
 
 
 def _cmd_prepare(args) -> int:
-    from tf_metatasnet.data.prepare import PrepareError, prepare_musdb
+    from tf_metatasnet.data.cache import PrepareError
+    from tf_metatasnet.data.prepare import prepare_musdb
 
     try:
         rates = [int(rate) for rate in args.rates.split(",") if rate.strip()]
@@ -270,8 +272,9 @@ def _cmd_export_tflite(args) -> int:
     from tf_metatasnet.export.calibration import calibration_windows
     from tf_metatasnet.export.report import format_table, measure, report_song, write_report
     from tf_metatasnet.checkpoints.saving import load_model
-    from tf_metatasnet.export.tflite.convert import (GPTQ_WINDOW_SECONDS, GPTQ_WINDOWS, Chunking, export_tflite,
-                                             model_version)
+    from tf_metatasnet.export.tflite.options import GPTQ_WINDOW_SECONDS, GPTQ_WINDOWS, Chunking
+    from tf_metatasnet.export.tflite.export import export_tflite
+    from tf_metatasnet.export.tflite.metadata import model_version
 
     model = load_model(args.model)
     config = model.config
@@ -303,7 +306,8 @@ def _cmd_export_tflite(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tf_metatasnet.export.tflite.convert import CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, WEIGHT_ROUNDINGS
+    from tf_metatasnet.export.tflite.options import (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS,
+                                                     WEIGHT_ROUNDINGS)
 
     parser = argparse.ArgumentParser(
         prog="metatasnet", description="Meta-TasNet music source separation (TensorFlow/Keras).")

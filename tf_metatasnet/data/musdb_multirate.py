@@ -26,21 +26,17 @@ track's ``mixture_std`` (std of its mono mixture at each rate) is stored for nor
 
 from __future__ import annotations
 
-import inspect
 import json
-import logging
 import os
 from typing import Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
-from tensorflow_datasets.core import utils as tfds_utils
 
-from tf_metatasnet.config import SOURCES
+from tf_metatasnet.compat import QuietBuilderMixin
+from tf_metatasnet.data.splits import TFDS_SPLITS
+from tf_metatasnet.sources import SOURCES
 
-#: Split folders of the manual directory and the TFDS split built from each.
-SPLIT_FOLDERS = {"train": "train", "valid": "validation", "test": "test"}
 #: Largest int16 magnitude used by the quantisation (symmetric: -32767 .. 32767).
 INT16_PEAK = 32767
 #: The default rates (Meta-TasNet's three stages) and crop (the paper's 8 s).
@@ -99,7 +95,7 @@ class MusdbMultirateConfig(tfds.core.BuilderConfig):
         return self.segment_frames * int(rate) // self.rates[0]
 
 
-class MusdbMultirate(tfds.core.GeneratorBasedBuilder):
+class MusdbMultirate(QuietBuilderMixin, tfds.core.GeneratorBasedBuilder):
     """MUSDB18 sources resampled to several rates, in fixed-length int16 segments."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -113,13 +109,6 @@ class MusdbMultirate(tfds.core.GeneratorBasedBuilder):
     #: Called as ``progress(split_folder, done, total)`` after each track while generating
     #: (``split_folder``: ``train``, ``valid`` or ``test``); set on an instance by prepare.
     progress = None
-
-    @tfds_utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        """This file. TFDS's own lookup needs ``importlib_resources``, which TFDS 4.9.10 declares
-        only for Python < 3.9 (tensorflow/datasets#11212), so it fails for a packaged builder."""
-        return epath.Path(inspect.getfile(cls))
 
     def _info(self) -> tfds.core.DatasetInfo:
         config = self.builder_config
@@ -153,21 +142,14 @@ class MusdbMultirate(tfds.core.GeneratorBasedBuilder):
                 "doi = {10.5281/zenodo.1117372}}"),
         )
 
-    # TFDS prints these two with termcolor; library code must not print, so they are logged.
-    def _log_download_bytes(self) -> None:
-        logging.getLogger(__name__).info("building %s into %s", self.info.full_name, self.data_dir)
-
-    def _log_download_done(self) -> None:
-        logging.getLogger(__name__).info("built %s into %s", self.info.full_name, self.data_dir)
-
     def _split_generators(self, dl_manager):
         root = os.fspath(dl_manager.manual_dir)
         splits = {tfds_split: self._generate_examples(os.path.join(root, folder),
                                                       overlap=folder == "train")
-                  for folder, tfds_split in SPLIT_FOLDERS.items()
+                  for folder, tfds_split in TFDS_SPLITS.items()
                   if os.path.isdir(os.path.join(root, folder))}
         if not splits:
-            raise ValueError(f"{root}: no {', '.join(SPLIT_FOLDERS)} folder (run metatasnet prepare)")
+            raise ValueError(f"{root}: no {', '.join(TFDS_SPLITS)} folder (run metatasnet prepare)")
         return splits
 
     def _generate_examples(self, split_dir: str, overlap: bool) -> Iterator[tuple[str, dict]]:

@@ -32,7 +32,8 @@ from typing import Any, Mapping
 import numpy as np
 import tensorflow as tf
 
-from tf_metatasnet.config import SOURCES
+from tf_metatasnet.data.splits import split_key
+from tf_metatasnet.sources import SOURCES
 
 AUTOTUNE = tf.data.AUTOTUNE
 NUM_SOURCES = len(SOURCES)
@@ -221,7 +222,7 @@ def _segment_stream(prepared, config, seed, split="train"):
     # fit under a strategy opens one to build the model, then another to train).
     dataset = dataset.repeat().shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
     if config.track_sampling == "uniform":
-        fewest = float(min(prepared.track_segments[_split_key(split)].values()))
+        fewest = float(min(prepared.track_segments[split_key(split)].values()))
         keep = tf.data.Dataset.random(seed=seed + 1)
 
         def accept(example, draw):
@@ -230,11 +231,6 @@ def _segment_stream(prepared, config, seed, split="train"):
 
         dataset = tf.data.Dataset.zip(dataset, keep).filter(accept).map(lambda example, _: example)
     return dataset
-
-
-def _split_key(split):
-    """``valid`` and ``validation`` name the same split of the cache."""
-    return "valid" if split == "validation" else split
 
 
 def _element_seeds(seed):
@@ -279,7 +275,7 @@ def train_dataset(prepared, config: DataConfig, rates, stride: int, *, batch_siz
         # least four) give four cross-track examples: example k takes source j from segment
         # (j + k) % 4, a Latin square, so every segment read serves all four sources once.
         groups = _segment_stream(prepared, config, seed + 10, split).batch(NUM_SOURCES, drop_remainder=True)
-        if len(prepared.splits[_split_key(split)]) >= NUM_SOURCES:
+        if len(prepared.splits[split_key(split)]) >= NUM_SOURCES:
             groups = groups.filter(
                 lambda group: tf.size(tf.unique(group["track_id"])[0]) == NUM_SOURCES)
         group_seeds = _element_seeds(seed + 3)

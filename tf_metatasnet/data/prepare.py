@@ -23,179 +23,30 @@ mixture at each rate is, since tracks are normalised by it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import logging
 import math
 import os
 import shutil
 import tempfile
-import warnings
 from typing import Callable, Sequence
 
 import numpy as np
+import tensorflow_datasets as tfds
+from tqdm import tqdm
 
-from tf_metatasnet.atomic import write_text_atomically
-from tf_metatasnet.audio.io import resample
-from tf_metatasnet.config import SOURCES
+from tf_metatasnet import compat
+from tf_metatasnet.atomic import write_json_atomically
+from tf_metatasnet.audio import resample
+from tf_metatasnet.data.cache import (FORMAT_VERSION, PREPARED_JSON, PrepareError, PreparedDataset,
+                                      make_builder, open_prepared)
+from tf_metatasnet.data.musdb import list_split_tracks
+from tf_metatasnet.data.musdb_multirate import (INT16_PEAK, MusdbMultirate, config_name, read_meta,
+                                                segment_starts, track_folders)
+from tf_metatasnet.data.splits import SPLITS, TFDS_SPLITS
+from tf_metatasnet.errors import one_line
+from tf_metatasnet.sources import SOURCES
 
-#: Version of ``prepared.json``'s layout; readers refuse another one.
-FORMAT_VERSION = 1
-#: musdb's splits, in build order.
-SPLITS = ("train", "valid", "test")
-#: Split names accepted by :meth:`PreparedDataset.as_dataset` and the TFDS split of each.
-_TFDS_SPLITS = {"train": "train", "valid": "validation", "validation": "validation", "test": "test"}
-#: The builder's name and version (kept here so that reading the JSON needs no TensorFlow).
-BUILDER_NAME = "musdb_multirate"
-BUILDER_VERSION = "1.0.0"
-PREPARED_JSON = "prepared.json"
 RESAMPLED = "resampled"
-INT16_PEAK = 32767
-
-
-class PrepareError(ValueError):
-    """MUSDB18 could not be prepared or a prepared dataset not opened; one line says why."""
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedDataset:
-    """A prepared cache: what ``prepared.json`` records, and readers of its TFDS dataset.
-
-    Attributes:
-        cache_dir: the cache folder (absolute).
-        rates: the sample rates, increasing; the first is the base rate.
-        crop_seconds: the training crop; ``crop_frames`` is it at the base rate.
-        segment_frames: every example's length at the base rate (``2 * crop_frames``);
-            ``segment_frames * rate // rates[0]`` at ``rate``.
-        config_name: the ``musdb_multirate`` builder config, e.g. ``r8000-16000-32000_crop8``.
-        splits: ``{"train" | "valid" | "test": track names}``, sorted: a name's index is the
-            ``track_id`` of its examples.
-        segments: ``{split: number of examples}``.
-        track_segments: ``{split: {track: number of its examples}}`` (e.g. to draw every track
-            equally often although longer tracks have more segments).
-    """
-
-    cache_dir: str
-    rates: tuple[int, ...]
-    crop_seconds: float
-    crop_frames: int
-    segment_frames: int
-    config_name: str
-    splits: dict[str, list[str]]
-    segments: dict[str, int]
-    track_segments: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
-
-    @property
-    def dataset_dir(self) -> str:
-        """Where TFDS keeps the dataset: ``CACHE_DIR/musdb_multirate/<config>/1.0.0``."""
-        return os.path.join(self.cache_dir, BUILDER_NAME, self.config_name, BUILDER_VERSION)
-
-    def builder(self):
-        """The ``MusdbMultirate`` TFDS builder of this cache (already built)."""
-        builder = _make_builder(self.cache_dir, self.rates, self.crop_seconds)
-        if not builder.is_prepared():
-            raise PrepareError(f"{self.dataset_dir}: the dataset is missing (run metatasnet prepare)")
-        return builder
-
-    def as_dataset(self, split: str, *, shuffle_files: bool = False, seed: "int | None" = None,
-                   input_context=None, decode: bool = True, files_in_parallel: "int | None" = None):
-        """A ``tf.data.Dataset`` of one split's segments, as dicts of the builder's features.
-
-        Args:
-            split: ``train``, ``valid`` (or ``validation``) or ``test``.
-            shuffle_files: read the split's files in a random order (default: False).
-            seed: seed of that order (default: None, a different one each time).
-            input_context: a ``tf.distribute.InputContext``: each input pipeline then reads a
-                disjoint part, whole files when the split has at least one file per pipeline,
-                every n-th example otherwise.
-            decode: True (default): each ``sources_{rate}`` is dequantised to float32
-                ``(frames, 4, 2)`` (``int16 * scale / 32767``). False: the stored int16, for
-                dequantising later (e.g. after batching, on the accelerator).
-            files_in_parallel: how many files are read at once, one record at a time from
-                each and without read-ahead, so that memory does not depend on the
-                dataset's size (the pipeline after it has its own buffers). Default: TFDS's
-                reading (16 files at once, blocks of 16 records, parallel, prefetched).
-        """
-        import tensorflow as tf
-        import tensorflow_datasets as tfds
-
-        key = _split_key(split)
-        if key not in self.splits:
-            raise PrepareError(f"{self.cache_dir}: no {split} split in this cache "
-                               f"(prepared: {', '.join(self.splits)})")
-        builder = self.builder()
-        tfds_split = _TFDS_SPLITS[key]
-        shard_after = None
-        if (input_context is not None and input_context.num_input_pipelines > 1
-                and builder.info.splits[tfds_split].num_shards < input_context.num_input_pipelines):
-            shard_after, input_context = input_context, None  # too few files to split by file
-        options = {}
-        if files_in_parallel is not None:
-            # Bounded reading: files_in_parallel files open, one record at a time from each,
-            # sequentially, no read-ahead of TFDS's own (its parallel interleave and prefetch
-            # buffer blocks of 16 records per file, which a bigger dataset fills further).
-            options = {"interleave_cycle_length": files_in_parallel, "interleave_block_length": 1,
-                       "num_parallel_calls_for_interleave_files": None,  # sequential
-                       "num_parallel_calls_for_decode": 1, "skip_prefetch": True}
-        read_config = tfds.ReadConfig(shuffle_seed=seed, input_context=input_context,
-                                      try_autocache=False,  # audio: never cache in memory implicitly
-                                      **options)
-        with _quiet_tfds():  # the decoding function is traced here
-            dataset = builder.as_dataset(split=tfds_split, shuffle_files=shuffle_files,
-                                         read_config=read_config)
-        if shard_after is not None:
-            dataset = dataset.shard(shard_after.num_input_pipelines, shard_after.input_pipeline_id)
-        if not decode:
-            return dataset
-        keys = [f"sources_{rate}" for rate in self.rates]
-
-        def dequantise(example):
-            example = dict(example)
-            step = example["scale"] / INT16_PEAK
-            for name in keys:
-                example[name] = tf.cast(example[name], tf.float32) * step  # (frames, 4, 2)
-            return example
-
-        return dataset.map(dequantise, num_parallel_calls=tf.data.AUTOTUNE)
-
-    def disk_bytes(self) -> int:
-        """Bytes used by the whole cache folder."""
-        return _folder_bytes(self.cache_dir)
-
-
-def open_prepared(cache_dir: "str | os.PathLike") -> PreparedDataset:
-    """Opens a cache written by :func:`prepare_musdb` (``metatasnet prepare``)."""
-    cache_dir = os.path.abspath(os.fspath(cache_dir))
-    path = os.path.join(cache_dir, PREPARED_JSON)
-    if not os.path.isfile(path):
-        raise PrepareError(f"{cache_dir}: no prepared dataset ({PREPARED_JSON} is missing; "
-                           f"run metatasnet prepare)")
-    try:
-        with open(path, encoding="utf-8") as file:
-            record = json.load(file)
-        if record.get("format_version") != FORMAT_VERSION:
-            raise PrepareError(f"{path}: format version {record.get('format_version')}, this "
-                               f"version reads {FORMAT_VERSION} (run metatasnet prepare again)")
-        prepared = PreparedDataset(
-            cache_dir=cache_dir,
-            rates=tuple(int(rate) for rate in record["rates"]),
-            crop_seconds=float(record["crop_seconds"]),
-            crop_frames=int(record["crop_frames"]),
-            segment_frames=int(record["segment_frames"]),
-            config_name=str(record["config_name"]),
-            splits={split: list(info["tracks"]) for split, info in record["splits"].items()},
-            segments={split: int(info["segments"]) for split, info in record["splits"].items()},
-            track_segments={split: {name: int(count) for name, count in info["track_segments"].items()}
-                            for split, info in record["splits"].items()},
-        )
-    except PrepareError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise PrepareError(f"{path}: unreadable ({_one_line(error)}; run metatasnet prepare "
-                           f"again)") from None
-    if not os.path.isfile(os.path.join(prepared.dataset_dir, "dataset_info.json")):
-        raise PrepareError(f"{prepared.dataset_dir}: the dataset is missing (run metatasnet prepare)")
-    return prepared
 
 
 def prepare_musdb(musdb_root: "str | os.PathLike", cache_dir: "str | os.PathLike", *,
@@ -237,7 +88,7 @@ def prepare_musdb(musdb_root: "str | os.PathLike", cache_dir: "str | os.PathLike
         return prepared
 
     with _progress_reporter(progress) as report:
-        tracks = {split: _list_tracks(root, is_wav, split) for split in splits}
+        tracks = {split: list_split_tracks(root, is_wav, split) for split in splits}
         try:
             os.makedirs(resampled, exist_ok=True)
         except OSError as error:
@@ -257,21 +108,19 @@ def prepare_musdb(musdb_root: "str | os.PathLike", cache_dir: "str | os.PathLike
                 report("resample", done, total)
 
         # Phase 2: the TFDS dataset.
-        dataset_config = _config_name(rates, crop_seconds)
+        dataset_config = config_name(rates, crop_seconds)
         _remove_prepared_json_of(cache_dir, dataset_config)
         builder = _build(cache_dir, resampled, rates, crop_seconds, tracks, report)
-
-    from tf_metatasnet.data.musdb_multirate import read_meta, segment_starts
 
     config = builder.builder_config
     counts = {split: {name: len(segment_starts(
         int(read_meta(os.path.join(resampled, split, name))["frames"][0]), config.crop_frames,
         config.segment_frames, overlap=split == "train"))
-        for name in _track_folders(os.path.join(resampled, split))} for split in splits}
+        for name in track_folders(os.path.join(resampled, split))} for split in splits}
     record = {
         "format_version": FORMAT_VERSION,
-        "builder": BUILDER_NAME,
-        "version": BUILDER_VERSION,
+        "builder": MusdbMultirate.name,
+        "version": str(MusdbMultirate.VERSION),
         "config_name": dataset_config,
         "musdb_root": root,
         "is_wav": bool(is_wav),
@@ -280,12 +129,12 @@ def prepare_musdb(musdb_root: "str | os.PathLike", cache_dir: "str | os.PathLike
         "crop_seconds": crop_seconds,
         "crop_frames": config.crop_frames,
         "segment_frames": config.segment_frames,
-        "splits": {split: {"tfds_split": _TFDS_SPLITS[split], "tracks": sorted(counts[split]),
-                           "segments": int(builder.info.splits[_TFDS_SPLITS[split]].num_examples),
+        "splits": {split: {"tfds_split": TFDS_SPLITS[split], "tracks": sorted(counts[split]),
+                           "segments": int(builder.info.splits[TFDS_SPLITS[split]].num_examples),
                            "track_segments": counts[split]}
                    for split in splits},
     }
-    _write_json(os.path.join(cache_dir, PREPARED_JSON), record)
+    write_json_atomically(os.path.join(cache_dir, PREPARED_JSON), record)
     if not keep_resampled:
         shutil.rmtree(resampled, ignore_errors=True)
     return open_prepared(cache_dir)
@@ -323,89 +172,7 @@ def _check_options(rates, crop_seconds, splits):
     return rates, crop_seconds, tuple(split for split in SPLITS if split in splits)
 
 
-def _config_name(rates, crop_seconds) -> str:
-    crop = f"{float(crop_seconds):g}".replace(".", "p")  # the same as musdb_tfds.config_name
-    return f"r{'-'.join(map(str, rates))}_crop{crop}"
-
-
-def _split_key(split: str) -> str:
-    if split not in _TFDS_SPLITS:
-        raise PrepareError(f"unknown split {split!r} (train, valid, validation or test)")
-    return {"validation": "valid"}.get(split, split)
-
-
-def _one_line(error: BaseException) -> str:
-    """The most telling line of an error (ffmpeg's last stderr line when there is one)."""
-    stderr = getattr(error, "stderr", None)
-    if isinstance(stderr, bytes):
-        stderr = stderr.decode("utf-8", "replace")
-    if isinstance(stderr, str) and stderr.strip():
-        return stderr.strip().splitlines()[-1].strip()
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _list_tracks(root: str, is_wav: bool, split: str) -> list:
-    """musdb ``Track`` objects of one split (musdb's own train/valid split of ``train``)."""
-    import musdb
-
-    subset = "test" if split == "test" else "train"
-    kwargs = {"subsets": "test"} if split == "test" else {"subsets": "train", "split": split}
-    try:
-        found = list(musdb.DB(root=root, is_wav=is_wav, **kwargs).tracks)
-    except Exception as error:  # musdb probes every file with ffprobe while listing
-        name, reason = _find_unreadable(os.path.join(root, subset), is_wav)
-        if name is None:
-            raise PrepareError(f"{root}: cannot list the {split} split ({_one_line(error)})") from error
-        raise PrepareError(f"{root}: track {name!r} ({split} split) is unreadable ({reason})") from error
-    if not found:
-        folder = os.path.join(root, subset)
-        entries = os.listdir(folder) if os.path.isdir(folder) else []
-        if is_wav:
-            hint = ("; it has .stem.mp4 files: drop --is-wav (is_wav=False)"
-                    if any(entry.endswith(".stem.mp4") for entry in entries) else "")
-            layout = "track folders of wav files (MUSDB18-HQ)"
-        else:
-            hint = ("; it has folders: use --is-wav (is_wav=True) for MUSDB18-HQ"
-                    if any(os.path.isdir(os.path.join(folder, entry)) for entry in entries)
-                    else "; use --is-wav (is_wav=True) if it is MUSDB18-HQ")
-            layout = ".stem.mp4 files (MUSDB18)"
-        raise PrepareError(f"{root}: no tracks found in the {split} split (looked for {layout} "
-                           f"in {folder}){hint}")
-    return found
-
-
-def _find_unreadable(folder: str, is_wav: bool):
-    """``(track name, reason)`` of the first file in ``folder`` that ffprobe cannot read."""
-    import stempeg
-
-    if not os.path.isdir(folder):
-        return None, None
-    for entry in sorted(os.listdir(folder)):
-        if is_wav:
-            path, name = os.path.join(folder, entry, "mixture.wav"), entry
-            if not os.path.isfile(path):
-                continue
-        elif entry.endswith(".stem.mp4"):
-            path, name = os.path.join(folder, entry), entry[:-len(".stem.mp4")]
-        else:
-            continue
-        try:  # what musdb reads of every file while listing a split
-            info = stempeg.Info(path)
-            int(info.samples(0)), info.duration(0), info.sample_rate(0)
-        except Exception as error:
-            return name, _one_line(error)
-    return None, None
-
-
 # --- phase 1: resampling --------------------------------------------------------------------
-
-def _track_folders(split_dir: str) -> list[str]:
-    """Finished track folders of a split, sorted (the same rule as the builder's)."""
-    if not os.path.isdir(split_dir):
-        return []
-    return sorted(name for name in os.listdir(split_dir)
-                  if not name.startswith(".") and os.path.isdir(os.path.join(split_dir, name)))
 
 
 def _remove_stale(resampled: str, tracks: dict) -> None:
@@ -452,7 +219,7 @@ def _load_source(track, source: str, split: str, root: str) -> np.ndarray:
         audio = np.asarray(track.sources[source].audio, np.float32)
     except Exception as error:  # stempeg/ffmpeg raise many kinds; all mean the same here
         raise PrepareError(f"{root}: track {track.name!r} ({split} split) is unreadable "
-                           f"({_one_line(error)})") from error
+                           f"({one_line(error)})") from error
     if audio.ndim != 2 or audio.shape[1] != 2:
         raise PrepareError(f"{root}: track {track.name!r} ({split} split): {source} is not "
                            f"stereo (shape {audio.shape})")
@@ -503,7 +270,7 @@ def _resample_track(track, split: str, folder: str, rates, root: str, is_wav: bo
             np.clip(output, -INT16_PEAK, INT16_PEAK, out=output)
             np.save(os.path.join(temporary, f"{rate}.npy"), output.astype(np.int16))  # (frames, 4, 2)
             del output
-        _write_json(os.path.join(temporary, "meta.json"), meta)
+        write_json_atomically(os.path.join(temporary, "meta.json"), meta)
         if os.path.exists(folder):  # an outdated version (other rates or MUSDB18 copy)
             old = tempfile.mkdtemp(prefix=".old-", dir=parent)
             os.replace(folder, os.path.join(old, "track"))
@@ -517,40 +284,6 @@ def _resample_track(track, split: str, folder: str, rates, root: str, is_wav: bo
 
 
 # --- phase 2: the TFDS dataset --------------------------------------------------------------
-
-class _TfdsNoiseFilter(logging.Filter):
-    """Drops two TFDS warnings that say nothing to a user: that a builder config is not one of
-    the predefined ones, and TFDS's own use of the deprecated ``FeatureConnector.dtype``."""
-
-    NOISE = ("Using custom data configuration", "`FeatureConnector.dtype` is deprecated")
-
-    def filter(self, record):
-        return not record.getMessage().startswith(self.NOISE)
-
-
-@contextlib.contextmanager
-def _quiet_tfds():
-    """Filters :class:`_TfdsNoiseFilter`'s messages out of the ``absl`` logger meanwhile, and
-    tf.data's warning that TFDS's sequential file interleave ignores ``deterministic``."""
-    absl_logger = logging.getLogger("absl")
-    quiet = _TfdsNoiseFilter()
-    absl_logger.addFilter(quiet)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "The `deterministic` argument has no effect", UserWarning)
-            yield
-    finally:
-        absl_logger.removeFilter(quiet)
-
-
-def _make_builder(cache_dir: str, rates, crop_seconds: float):
-    """A ``MusdbMultirate`` builder for ``cache_dir`` (the predefined config by name if it is one)."""
-    from tf_metatasnet.data.musdb_multirate import MusdbMultirate, MusdbMultirateConfig
-
-    config = MusdbMultirateConfig(rates=rates, crop_seconds=crop_seconds)
-    with _quiet_tfds():
-        return MusdbMultirate(config=config.name if config.name in MusdbMultirate.builder_configs
-                              else config, data_dir=cache_dir)
 
 
 def _already_prepared(cache_dir, root, is_wav, rates, crop_seconds, splits):
@@ -581,15 +314,12 @@ def _remove_prepared_json_of(cache_dir: str, name: str) -> None:
 
 def _build(cache_dir: str, resampled: str, rates, crop_seconds: float, tracks: dict, report):
     """Builds (or rebuilds) the TFDS dataset of config ``(rates, crop_seconds)``; returns its builder."""
-    import tensorflow_datasets as tfds
-    from tensorflow_datasets.core.utils import tqdm_utils
-
-    config_dir = os.path.join(cache_dir, BUILDER_NAME, _config_name(rates, crop_seconds))
+    config_dir = os.path.join(cache_dir, MusdbMultirate.name, config_name(rates, crop_seconds))
     if os.path.isdir(config_dir):  # a previous build (other tracks or splits) or TFDS leftovers
         for entry in os.listdir(config_dir):
-            if entry == BUILDER_VERSION or entry.startswith("incomplete."):
+            if entry == str(MusdbMultirate.VERSION) or entry.startswith("incomplete."):
                 shutil.rmtree(os.path.join(config_dir, entry))
-    builder = _make_builder(cache_dir, rates, crop_seconds)
+    builder = make_builder(cache_dir, rates, crop_seconds)
     total = sum(len(found) for found in tracks.values())
     offsets, offset = {}, 0
     for split, found in tracks.items():
@@ -598,7 +328,7 @@ def _build(cache_dir: str, resampled: str, rates, crop_seconds: float, tracks: d
     report("build", 0, total)
     builder.progress = lambda split, done, _: report("build", offsets[split] + done, total)
     downloads = tempfile.mkdtemp(prefix=".tmp-tfds-", dir=cache_dir)  # TFDS wants one; unused
-    shown = getattr(tqdm_utils, "_active", True)
+    shown = compat.tfds_progress_bar_shown()
     tfds.display_progress_bar(False)  # TFDS's own bars would print from library code
     try:
         builder.download_and_prepare(
@@ -622,8 +352,6 @@ def _progress_reporter(progress):
     if not progress:
         yield lambda stage, done, total: None
         return
-    from tqdm import tqdm
-
     bars = {}
 
     def report(stage, done, total):
@@ -640,15 +368,3 @@ def _progress_reporter(progress):
             bar.close()
 
 
-def _write_json(path: str, record: dict) -> None:
-    """Writes ``record`` as JSON to ``path`` through a temporary file renamed into place."""
-    write_text_atomically(path, json.dumps(record, indent=2) + "\n")
-
-
-def _folder_bytes(folder: str) -> int:
-    total = 0
-    for parent, _, files in os.walk(folder):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.path.getsize(os.path.join(parent, name))
-    return total

@@ -11,6 +11,7 @@ generator, and a graph of ordinary convs and norms that exports anywhere.
 from __future__ import annotations
 
 from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+from tf_metatasnet.layers.traversal import sublayers
 from tf_metatasnet.models.metatasnet import MetaTasNet
 
 
@@ -21,8 +22,7 @@ def _relative(path: str) -> str:
 
 def _instrument_layers(layer) -> list:
     """The ``InstrumentLayer`` s inside ``layer``, in a fixed (construction) order."""
-    return [sub for sub in layer._flatten_layers(include_self=False, recursive=True)  # noqa: SLF001
-            if isinstance(sub, InstrumentLayer)]
+    return [sub for sub in sublayers(layer) if isinstance(sub, InstrumentLayer)]
 
 
 def fold_generator(model: MetaTasNet) -> MetaTasNet:

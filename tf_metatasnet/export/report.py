@@ -46,12 +46,12 @@ def report_song(path: "str | os.PathLike | None" = None) -> tuple[np.ndarray, in
     mixture (``tf_metatasnet.assets.demo_song_dir``).
     """
     if path is None:
-        from tf_metatasnet.demo import read_song
+        from tf_metatasnet.data.musdb import read_stem_folder
         from tf_metatasnet.assets import demo_song_dir
 
-        _, mixture, rate = read_song(demo_song_dir())
+        _, mixture, rate = read_stem_folder(demo_song_dir())
         return mixture.mean(axis=1), rate, "the bundled demo song's mixture"
-    from tf_metatasnet.audio.io import read_audio
+    from tf_metatasnet.audio import read_audio
 
     audio, rate = read_audio(path)                     # (frames, channels)
     if len(audio) == 0:

@@ -40,6 +40,13 @@ class Window:
     fade_out: bool    # the kept region ends with a fade (it overlaps the next one)
 
 
+def window_alignment(base_rate: int, stride: int) -> int:
+    """Where windows may start, in base samples: on a common frame of the encoder (its
+    ``stride``) and of the spectrogram branch (STFT hop ``256 * base_rate / 8000``), so that
+    a window sees the same frames as the whole song would."""
+    return math.lcm(stride, 256 * max(1, base_rate // 8000))
+
+
 def _round_up(value: int, align: int) -> int:
     return int(math.ceil(value / align) * align)
 

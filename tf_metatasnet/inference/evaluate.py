@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from tf_metatasnet.atomic import write_atomically, write_text_atomically
-from tf_metatasnet.config import SOURCES
+from tf_metatasnet.sources import SOURCES
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
 #: Trivial estimates any model must beat: every stem is the mixture times this gain.
@@ -42,34 +42,6 @@ def _score(track, estimates: dict, output_dir: "str | None"):
     import museval
 
     return museval.eval_mus_track(track, estimates, output_dir=output_dir)
-
-
-def load_musdb(root: "str | os.PathLike", is_wav: bool = False, subset: str = "test",
-               tracks: "Sequence[str] | None" = None):
-    """The tracks of a local MUSDB18 (``is_wav=False``) or MUSDB18-HQ copy, read by ``musdb``.
-
-    ``subset`` is ``train`` or ``test``; ``tracks`` optionally selects tracks by name.
-    """
-    import musdb
-
-    root = os.fspath(root)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: no such MUSDB18 folder")
-    if subset not in ("train", "test"):
-        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
-    database = musdb.DB(root=root, is_wav=is_wav, subsets=subset)
-    found = list(database.tracks)
-    if tracks:
-        names = {track.name: track for track in found}
-        missing = [name for name in tracks if name not in names]
-        if missing:
-            raise ValueError(f"{root}: no track named {missing[0]!r} in the {subset} subset")
-        found = [names[name] for name in tracks]
-    if not found:
-        layout = "wav folders (MUSDB18-HQ)" if is_wav else ".stem.mp4 files (MUSDB18)"
-        raise ValueError(f"{root}: no {layout} in the {subset} subset"
-                         + ("" if is_wav else "; use --is-wav for MUSDB18-HQ"))
-    return found
 
 
 def evaluate_tracks(separator, tracks, output_dir: "str | os.PathLike | None" = None,

@@ -21,7 +21,6 @@ It runs in three passes so that memory is bounded by the chunk size, not by the 
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -29,8 +28,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tf_metatasnet.inference.apply import apply_chunked
-from tf_metatasnet.audio.io import AudioError, AudioReader, AudioWriter, StreamResampler
+from tf_metatasnet.inference.apply import apply_chunked, window_alignment
+from tf_metatasnet.audio import AudioError, AudioReader, AudioWriter, StreamResampler
 
 _BLOCK = 1 << 16  # frames per read/write block
 
@@ -434,13 +433,6 @@ class Separator:
                         writer.write(block[..., others].sum(-1))
                     else:
                         writer.write(block[..., index[name]])
-
-
-def window_alignment(base_rate: int, stride: int) -> int:
-    """Where windows may start, in base samples: on a common frame of the encoder (its
-    ``stride``) and of the spectrogram branch (STFT hop ``256 * base_rate / 8000``), so that
-    a window sees the same frames as the whole song would."""
-    return math.lcm(stride, 256 * max(1, base_rate // 8000))
 
 
 def _check_writable(paths) -> list[str]:

@@ -10,7 +10,6 @@ constants gives an ordinary per-instrument network (see
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from tf_metatasnet.layers.initializers import torch_uniform
 

@@ -27,7 +27,15 @@ class InstrumentConv1x1(InstrumentLayer):
 
     Returns:
         ``(instruments, batch, time, filters)``.
+
+    With ``exportable = True`` (``tf_metatasnet.export.graph.make_exportable`` sets it on
+    an export copy; it is not saved) each instrument is one plain matmul: with constant
+    weights a TFLite ``FULLY_CONNECTED`` op, whose weights the dynamic-range and int8
+    quantizers store in int8 (they leave ``BATCH_MATMUL``'s constant operand in float32).
+    Same values.
     """
+
+    exportable = False
 
     def __init__(self, filters: int, use_bias: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -43,6 +51,16 @@ class InstrumentConv1x1(InstrumentLayer):
     def call(self, x, embedding=None):
         params = self.instrument_parameters(embedding)
         shape = tf.shape(x)
+        if self.exportable:
+            outputs = []
+            for i in range(self.num_instruments):
+                flat = tf.reshape(x[i], (-1, self.input_channels))                  # (batch*time, in)
+                y = tf.matmul(flat, params["kernel"][i], transpose_b=True)        # (batch*time, filters)
+                if self.use_bias:
+                    y += params["bias"][i]
+                outputs.append(y)
+            y = tf.stack(outputs)                                   # (instruments, batch*time, filters)
+            return tf.reshape(y, (shape[0], shape[1], shape[2], self.filters))
         flat = tf.reshape(x, (shape[0], -1, self.input_channels))  # (instruments, batch*time, in)
         y = tf.matmul(flat, params["kernel"], transpose_b=True)  # (instruments, batch*time, filters)
         if self.use_bias:

@@ -9,6 +9,25 @@ import tensorflow as tf
 from tf_metatasnet.layers.initializers import torch_uniform
 
 
+#: ``log10(p + 1e-8) = log10(SCALE * p + SCALE * 1e-8) - log10(SCALE)``: with SCALE = 1e4
+#: every scalar of the export formulation is a normal float16 number (1e-8 is not: it
+#: rounds to 0).
+_LOG_SCALE = 1e4
+
+
+def _exact_vector(values, anchor):
+    """``values`` (a float32 vector) rebuilt at run time from the int32 constant of its bits.
+
+    The float16 TFLite variant stores float constants in float16, which ruins the
+    spectrogram branch (the Hann window's rounding leaks energy into silent bins, and
+    per-bin statistics with small std are shifted); integer constants are left alone.
+    ``anchor`` (an int32 zero computed from the input) keeps the converter from folding
+    the bitcast back into a float constant. Exact: the same float32 values.
+    """
+    bits = tf.constant(np.asarray(values, np.float32).view(np.int32))
+    return tf.bitcast(bits + anchor, tf.float32)
+
+
 def reflect_indices(length, pad):
     """Indices that extend ``range(length)`` by ``pad`` mirrored samples on each side.
 
@@ -63,7 +82,16 @@ class LogSpectrogram(keras.layers.Layer):
 
     Returns:
         ``(batch, frames, num_mels)``.
+
+    With ``exportable = True`` (``tf_metatasnet.export.graph.make_exportable`` sets it on
+    an export copy; it is not saved) the layer computes the same values in a form whose
+    precision survives float16 weight storage in TFLite: ``log10(1e4 * |X|^2 + 1e-4) - 4``,
+    the window and the per-bin statistics and affine rebuilt from exact integer constants
+    (``_exact_vector``), and fixed-length signals reflect-padded with slices (the index
+    vector would be a constant as long as the window).
     """
+
+    exportable = False
 
     def __init__(self, n_fft: int, hop: int, num_mels: int, **kwargs):
         super().__init__(**kwargs)
@@ -102,11 +130,43 @@ class LogSpectrogram(keras.layers.Layer):
         return tf.math.log(power + 1e-8) * (1.0 / np.log(10.0))
 
     def call(self, signal, frames):
-        x = self.log_power(signal)  # (batch, stft_frames, bins)
-        x = (x - self.mean) / self.std
-        x = x * self.affine_scale + self.affine_bias
+        if self.exportable:
+            v = self._export_vectors(signal)
+            x = self._export_log_power(signal, v["window"])  # (batch, stft_frames, bins)
+        else:
+            v = {"mean": self.mean, "std": self.std, "affine_scale": self.affine_scale,
+                 "affine_bias": self.affine_bias}
+            x = self.log_power(signal)  # (batch, stft_frames, bins)
+        x = (x - v["mean"]) / v["std"]
+        x = x * v["affine_scale"] + v["affine_bias"]
         x = tf.matmul(x, self.mel_kernel) + self.mel_bias  # (batch, stft_frames, num_mels)
         return linear_resize_align_corners(x, frames)  # (batch, frames, num_mels)
+
+    # ---------------------------------------------------------- export formulation
+    def _export_vectors(self, signal):
+        """The window, statistics and affine as exact constants (see ``_exact_vector``)."""
+        # A zero that depends on the input: abs(x) >= 0, so min(abs(x), 0) == 0.
+        anchor = tf.cast(tf.minimum(tf.abs(signal[0, 0]), 0.0), tf.int32)
+        names = ("window", "mean", "std", "affine_scale", "affine_bias")
+        with tf.init_scope():  # the weights' current values, also while tracing
+            values = {name: np.asarray(getattr(self, name).numpy()) for name in names}
+        return {name: _exact_vector(values[name], anchor) for name in names}
+
+    def _export_log_power(self, signal, window):
+        """``log_power`` with float16-safe scalars and slice padding; same values."""
+        length = tf.shape(signal)[-1]
+        pad = self.n_fft // 2
+        if signal.shape[-1] is not None and signal.shape[-1] > pad:
+            # Reflect padding by slices: no index constant as long as the window.
+            padded = tf.concat([tf.reverse(signal[:, 1:pad + 1], [1]), signal,
+                                tf.reverse(signal[:, -pad - 1:-1], [1])], axis=1)  # (batch, samples + n_fft)
+        else:
+            padded = tf.gather(signal, reflect_indices(length, pad), axis=-1)
+        frames = tf.signal.frame(padded, self.n_fft, self.hop)  # (batch, stft_frames, n_fft)
+        spectrum = tf.signal.rfft(frames * window)  # (batch, stft_frames, bins)
+        power = tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))
+        scaled = tf.math.log(power * _LOG_SCALE + _LOG_SCALE * 1e-8) * (1.0 / np.log(10.0))
+        return scaled - np.log10(_LOG_SCALE)
 
     def get_config(self):
         config = super().get_config()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_metatasnet.config import SOURCES, MetaTasNetConfig, get_config
+from tf_metatasnet.compat import SelfBuildingModelMixin
+from tf_metatasnet.config import MetaTasNetConfig
+from tf_metatasnet.presets import get_config
+from tf_metatasnet.sources import SOURCES
 from tf_metatasnet.layers.stage import Stage
 from tf_metatasnet.models.losses import source_masks, stage_objective
 
 
 @keras.saving.register_keras_serializable(package="tf_metatasnet")
-class MetaTasNet(keras.Model):
+class MetaTasNet(SelfBuildingModelMixin, keras.Model):
     """Meta-TasNet: stages at ``8000 * 2**i`` Hz, each refining the previous stage's separation.
 
     The model maps one segment to stems and knows nothing of chunking, files or
@@ -176,15 +179,6 @@ class MetaTasNet(keras.Model):
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(loss, statistics)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras's TensorFlow trainer takes a batch from the (distributed) iterator to build
-        # the model symbolically before fit/evaluate under a strategy; that fails with
-        # MultiWorkerMirroredStrategy's per-replica values. This model builds itself in
-        # __init__, so only an unbuilt optimizer needs Keras's step.
-        if self.optimizer is not None and not self.optimizer.built:
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        return None
 
     def test_step(self, data):
         mixtures, sources, masks = (tuple(data) + (None,))[:3]

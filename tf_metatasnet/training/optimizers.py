@@ -21,6 +21,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tf_metatasnet.compat import optimizer_variable_index
+
 __all__ = ["Ranger", "build_optimizer", "cosine_warm_restarts"]
 
 
@@ -93,6 +95,10 @@ class Ranger(keras.optimizers.Optimizer):
         name: defaults to ``"ranger"``.
     """
 
+    #: Values that depend only on the step, computed on first use while ``apply`` runs
+    #: (a dict then, ``None`` otherwise).
+    _step_cache = None
+
     def __init__(
         self,
         learning_rate=1e-3,
@@ -146,7 +152,6 @@ class Ranger(keras.optimizers.Optimizer):
         self.lookahead_steps = int(lookahead_steps)
         self.lookahead_alpha = lookahead_alpha
         self.sma_threshold = sma_threshold
-        self._shared_step_values = None  # set while a step updates all variables
 
     def build(self, var_list):
         """Create ``m``, ``v`` (zeros) and the slow weights (copies) for ``var_list``."""
@@ -158,7 +163,7 @@ class Ranger(keras.optimizers.Optimizer):
         # Variables that Keras overwrites with their gradient (float8 scales) get none,
         # like add_optimizer_variables does.
         self._slow_weights = [
-            None if self._overwrite_variable_with_gradient(variable)
+            None if getattr(variable, "overwrite_with_gradient", False)
             else self.add_variable_from_reference(variable, name="slow",
                                                   initializer=_copy_of(variable))
             for variable in var_list
@@ -199,50 +204,47 @@ class Ranger(keras.optimizers.Optimizer):
         return rectified, step_size
 
     def _step_values(self):
-        """``(rectified, step_size, sync)`` of the current update; see ``_shared_step_values``."""
-        if self._shared_step_values is not None:
-            return self._shared_step_values
+        """``(rectified, step_size, sync)`` of the current update, once per step (see ``apply``)."""
+        if self._step_cache is not None and "values" in self._step_cache:
+            return self._step_cache["values"]
         local_step = self.iterations + 1
-        return (*self._step_coefficients(local_step),
-                ops.equal(ops.mod(local_step, self.lookahead_steps), 0))
+        values = (*self._step_coefficients(local_step),
+                  ops.equal(ops.mod(local_step, self.lookahead_steps), 0))
+        if self._step_cache is not None:
+            self._step_cache["values"] = values
+        return values
 
-    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
-        # The scalars that depend only on the step (RAdam's rectification, the Lookahead
-        # sync) are computed once per step here, not once per variable in update_step:
-        # with ~1,500 variables that keeps tens of thousands of ops out of the graph
-        # (faster tracing, less memory).
-        self._shared_step_values = None
-        self._shared_step_values = self._step_values()
+    @property
+    def learning_rate(self):
+        """The current learning rate (a schedule's value at this step); while ``apply`` runs,
+        the schedule is evaluated once and shared by every variable's update and decay."""
+        if self._step_cache is not None and "learning_rate" in self._step_cache:
+            return self._step_cache["learning_rate"]
+        value = super().learning_rate
+        if self._step_cache is not None:
+            self._step_cache["learning_rate"] = value
+        return value
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        keras.optimizers.Optimizer.learning_rate.fset(self, value)
+
+    def apply(self, grads, trainable_variables=None):
+        """Keras's ``apply``, with the values that depend only on the step (the learning-rate
+        schedule, RAdam's rectification, the Lookahead sync) computed once per step on first
+        use, not once per variable: with ~1,500 variables that keeps tens of thousands of ops
+        out of the graph (faster tracing, less memory)."""
+        self._step_cache = {}
         try:
-            super()._distributed_tf_update_step(distribution, grads_and_vars, learning_rate)
+            return super().apply(grads, trainable_variables)
         finally:
-            self._shared_step_values = None
-
-    def _apply_weight_decay(self, variables):
-        """Keras' decoupled weight decay, ``x -= x * weight_decay * lr``, with the learning
-        rate (a schedule: dozens of ops) evaluated once per step instead of per variable."""
-        if self.weight_decay is None:
-            return
-
-        def apply(distribution, variables):
-            decay = ops.multiply(ops.cast(self.learning_rate, "float32"),
-                                 ops.cast(self.weight_decay, "float32"))
-            for variable in variables:
-                if not self._use_weight_decay(variable):
-                    continue
-                if isinstance(variable, keras.Variable):
-                    variable = variable.value  # the tf.Variable
-                distribution.extended.update(
-                    variable, lambda v: v.assign_sub(v * ops.cast(decay, v.dtype)), group=False)
-
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            apply, self._distribution_strategy, variables)
+            self._step_cache = None
 
     def update_step(self, gradient, variable, learning_rate):
         """One Ranger update of ``variable`` (after Keras' clipping and weight decay)."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = optimizer_variable_index(self, variable)
         m = self._momentums[index]
         v = self._velocities[index]
         slow = self._slow_weights[index]

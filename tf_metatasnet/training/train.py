@@ -44,7 +44,9 @@ import numpy as np
 import tensorflow as tf
 
 from tf_metatasnet.atomic import write_atomically, write_text_atomically
-from tf_metatasnet.config import PRESETS, MetaTasNetConfig, get_config
+from tf_metatasnet.config import MetaTasNetConfig
+from tf_metatasnet.presets import PRESETS, get_config
+from tf_metatasnet.data.cache import open_prepared
 from tf_metatasnet.data.pipeline import DataConfig, train_dataset, validation_dataset
 from tf_metatasnet.training.memory import release_free_memory
 from tf_metatasnet.models.metatasnet import MetaTasNet
@@ -466,8 +468,6 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
         callbacks: more Keras callbacks.
         prepared: an opened cache (default: ``open_prepared(config.data.cache_dir)``).
     """
-    from tf_metatasnet.data.prepare import open_prepared
-
     output_dir = config.output_dir
     state = read_state(output_dir)
     if state and not resume:

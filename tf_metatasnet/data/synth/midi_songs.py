@@ -31,9 +31,12 @@ import shutil
 import subprocess
 import tempfile
 
+import mido
 import numpy as np
+import soundfile
 
-from tf_metatasnet.data.synth import toy
+from tf_metatasnet.data.synth import patterns, toy
+from tf_metatasnet.sources import SOURCES
 
 #: Where Debian's ``fluid-soundfont-gm`` and similar packages put a GM SoundFont.
 SOUNDFONT_CANDIDATES = (
@@ -110,8 +113,8 @@ class _Plan:
         self.beat = 60.0 / self.bpm  # seconds
         self.tonic = int(rng.integers(12))
         self.mode = "major" if rng.random() < 0.6 else "minor"
-        self.scale = toy.MAJOR if self.mode == "major" else toy.MINOR
-        progressions = toy.PROGRESSIONS[self.mode]
+        self.scale = patterns.MAJOR if self.mode == "major" else patterns.MINOR
+        progressions = patterns.PROGRESSIONS[self.mode]
         self.progression = progressions[int(rng.integers(len(progressions)))]
         self.bars_per_chord = 1 if rng.random() < 0.7 else 2
         # One bar more than needed, so that release tails run past the end and are cut.
@@ -120,7 +123,7 @@ class _Plan:
         playable = max(1, math.floor(seconds / (8 * self.beat)))  # sections fully inside
         probability = {"drums": 0.85, "bass": 0.85, "other": 0.85, "vocals": 0.75}
         self.active = {}
-        for name in toy.SOURCES:
+        for name in SOURCES:
             active = rng.random(sections) < probability[name]
             if not active[:playable].any():
                 active[int(rng.integers(playable))] = True
@@ -151,8 +154,6 @@ class _Part:
 
     def to_midi(self, bpm):
         """A type-0 ``mido.MidiFile`` of this part at ``bpm``."""
-        import mido
-
         events = []  # (tick, order, message): note-offs before note-ons at the same tick
         for start, length, note, velocity in self.notes:
             on = int(round(start * TICKS_PER_BEAT))
@@ -183,9 +184,9 @@ def _controls(rng, center=64, spread=30):
 
 def _drums(plan, rng):
     part = _Part(DRUM_CHANNEL, int(rng.choice(_DRUM_KITS)), *_controls(rng, spread=0))
-    kicks = toy.KICKS[int(rng.integers(len(toy.KICKS)))]
-    snares = toy.SNARES[int(rng.integers(len(toy.SNARES)))]
-    hats = toy.HATS[int(rng.integers(len(toy.HATS)))]
+    kicks = patterns.KICKS[int(rng.integers(len(patterns.KICKS)))]
+    snares = patterns.SNARES[int(rng.integers(len(patterns.SNARES)))]
+    hats = patterns.HATS[int(rng.integers(len(patterns.HATS)))]
     cymbal = _RIDE if rng.random() < 0.25 else _CLOSED_HAT
     snare = _SNARE if rng.random() < 0.7 else _SNARE2
     for bar in range(plan.bars):
@@ -213,7 +214,7 @@ def _drums(plan, rng):
 
 def _bass(plan, rng):
     part = _Part(0, int(rng.choice(_BASSES)), *_controls(rng, spread=8))
-    rhythm, intervals = toy.BASS[int(rng.integers(len(toy.BASS)))]
+    rhythm, intervals = patterns.BASS[int(rng.integers(len(patterns.BASS)))]
     low = 28 + int(rng.integers(0, 8))  # lowest root: E1..B1
     for bar in range(plan.bars):
         if not plan.active["bass"][bar]:
@@ -300,7 +301,7 @@ def _compose(rng, seconds):
     plan = _Plan(rng, seconds)
     parts = {"drums": [_drums(plan, rng)], "bass": [_bass(plan, rng)], "other": _other(plan, rng),
              "vocals": [_vocals(plan, rng)]}
-    return {name: [part.to_midi(plan.bpm) for part in parts[name]] for name in toy.SOURCES}
+    return {name: [part.to_midi(plan.bpm) for part in parts[name]] for name in SOURCES}
 
 
 def render_midi(midi_files, rate: int = 44100, soundfont=None, gain: float = 0.4) -> np.ndarray:
@@ -315,8 +316,6 @@ def render_midi(midi_files, rate: int = 44100, soundfont=None, gain: float = 0.4
     Returns:
         float64 ``(samples, 2)``: the longest render's length, shorter ones zero-padded.
     """
-    import soundfile
-
     program, soundfont = find_fluidsynth(), find_soundfont(soundfont)
     renders = []
     with tempfile.TemporaryDirectory(prefix="metatasnet-fluidsynth-") as folder:
@@ -357,7 +356,7 @@ def render_track(seconds: float, rate: int = 44100, seed=0, soundfont=None) -> d
     rng = np.random.default_rng(seed)
     midi = _compose(rng, float(seconds))
     stems = {}
-    for name in toy.SOURCES:
+    for name in SOURCES:
         audio = render_midi(midi[name], int(rate), soundfont=soundfont)[:samples]
         stems[name] = np.pad(audio, ((0, samples - len(audio)), (0, 0)))
     return toy.mix_and_quantize(level_stems(stems, int(rate), rng), rng)
@@ -396,13 +395,13 @@ def level_stems(stems: dict, rate: int, rng) -> dict[str, np.ndarray]:
     Args:
         stems: ``{source: (samples, 2) array}`` for the four sources.
         rate: their sample rate in Hz.
-        rng: a ``np.random.Generator`` (one draw per source, in ``toy.SOURCES`` order).
+        rng: a ``np.random.Generator`` (one draw per source, in ``SOURCES`` order).
 
     Returns:
         the levelled stems, float64; a silent stem stays silent.
     """
     levelled = {}
-    for name in toy.SOURCES:
+    for name in SOURCES:
         low, high = LEVELS_DB[name]
         gain = 10.0 ** (rng.uniform(low, high) / 20.0)
         rms = active_rms(stems[name], rate)

@@ -1,72 +1,22 @@
-"""A synthetic MUSDB18: small, music-like, deterministic datasets for tests and smoke runs.
+"""Synthetic songs from pure NumPy: music-like stems for tests and smoke runs.
 
-``make_toy_dataset`` writes the real MUSDB18 layouts, which the ``musdb`` package reads
-back unchanged:
-
-* ``fmt="wav"`` (MUSDB18-HQ): ``{train,test}/<track>/{mixture,drums,bass,other,vocals}.wav``,
-  stereo 16-bit PCM. The mixture is the exact sample-wise sum of the four stems.
-* ``fmt="stem"`` (MUSDB18): ``{train,test}/<track>.stem.mp4``, five AAC streams in MUSDB18's
-  order (mixture, drums, bass, other, vocals), written by ``stempeg`` through ffmpeg.
-
-Each track is a short song from pure NumPy synthesis, varied per track (tempo, key, chord
-progression, patterns, timbres): drums are kick/snare/hi-hat/crash hits on a sixteenth-note
-grid, bass a low line on the chord roots, other the chords (pads, arpeggios or stabs of
-harmonic partials), vocals a melody with glides, vibrato, vowel formants, gaps between
-notes and silent phrases. Instruments drop out in some two-bar sections, as in real songs,
-but every stem sounds somewhere in every track.
-
-For a given length and rate, track ``i`` of a subset depends only on ``(seed, subset, i)``,
-not on how many tracks are made. About a quarter of the training tracks take their names
-from musdb's own validation list (``validation_tracks`` in ``musdb/configs/mus.yaml``), so
-that ``musdb.DB(..., subsets="train", split="valid")`` finds them and ``split="train"``
-the others.
-
-Stem files decode (through musdb/stempeg) about a thousand samples longer than asked: AAC
-codes whole 1024-sample frames and ffmpeg does not trim the encoder's padding at the end.
-The extra samples are near-silent and the same in all five streams.
+Each song is varied by its seed (tempo, key, chord progression, patterns, timbres): drums
+are kick/snare/hi-hat/crash hits on a sixteenth-note grid, bass a low line on the chord
+roots, other the chords (pads, arpeggios or stabs of harmonic partials), vocals a melody
+with glides, vibrato, vowel formants, gaps between notes and silent phrases. Instruments
+drop out in some two-bar sections, as in real songs, but every stem sounds somewhere in
+every song. ``tf_metatasnet.data.synth.dataset`` writes such songs as a MUSDB18.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-import os
-import pathlib
-import shutil
-import uuid
-from typing import Callable
 
 import numpy as np
 
-#: The four sources, in MUSDB18's stream order after the mixture.
-SOURCES = ("drums", "bass", "other", "vocals")
-#: All five stems, in MUSDB18's stream order.
-STEMS = ("mixture",) + SOURCES
-FORMATS = ("wav", "stem")
-#: How songs are made: pure NumPy synthesis, or generated MIDI rendered by FluidSynth.
-RENDERERS = ("numpy", "fluidsynth")
-#: MUSDB18 stem files are AAC at 256 kbit/s.
-STEM_BITRATE = 256000
+from tf_metatasnet.data.synth.patterns import BASS, HATS, KICKS, MAJOR, MINOR, PROGRESSIONS, SNARES
+from tf_metatasnet.sources import SOURCES, STEMS
 
-MAJOR = (0, 2, 4, 5, 7, 9, 11)
-MINOR = (0, 2, 3, 5, 7, 8, 10)
-#: Chord progressions as 0-based scale degrees.
-PROGRESSIONS = {
-    "major": ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 4, 3), (5, 3, 0, 4), (0, 3, 0, 4), (1, 4, 0, 0)),
-    "minor": ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 5, 3, 4), (0, 3, 6, 2)),
-}
-#: Kick, snare and hi-hat patterns as sixteenth-note steps of a bar (the kick always has step 0).
-KICKS = ((0, 8), (0, 8, 10), (0, 6, 8), (0, 3, 8, 11), (0, 7, 10), (0, 10))
-SNARES = ((4, 12), (4, 12, 14), (4, 12, 15), (8,))
-HATS = (tuple(range(0, 16, 2)), tuple(range(16)), (2, 6, 10, 14), (0, 2, 4, 6, 8, 10, 12, 13, 14))
-#: Bass rhythms as (onset, length) in beats, and the interval above the root of each note.
-BASS = (
-    (((0, 1), (1, 1), (2, 1), (3, 1)), (0, 0, 0, 0)),
-    (tuple((i / 2, 0.5) for i in range(8)), (0, 0, 12, 0, 0, 0, 12, 0)),
-    (((0, 1.5), (1.5, 0.5), (2, 1.5), (3.5, 0.5)), (0, 7, 0, 12)),
-    (((0, 0.75), (0.75, 0.75), (1.5, 1), (2.5, 0.5), (3, 1)), (0, 0, 7, 12, 7)),
-    (((0, 2), (2, 1.5), (3.5, 0.5)), (0, 0, 7)),
-)
 #: Vowels as (F1, F2, F3) formant frequencies in Hz.
 _VOWELS = ((730, 1090, 2440), (530, 1840, 2480), (270, 2290, 3010), (570, 840, 2410), (300, 870, 2240))
 
@@ -453,162 +403,3 @@ def mix_and_quantize(stems: dict, rng) -> dict[str, np.ndarray]:
     quantized = {name: np.round(stems[name] * scale) for name in SOURCES}
     quantized["mixture"] = sum(quantized[name] for name in SOURCES)
     return {name: (quantized[name] / 32768.0).astype(np.float32) for name in STEMS}
-
-
-def validation_track_names() -> list[str]:
-    """MUSDB18's validation tracks, from musdb's own ``configs/mus.yaml``."""
-    import musdb
-    import yaml
-
-    path = os.path.join(os.path.dirname(musdb.__file__), "configs", "mus.yaml")
-    with open(path, encoding="utf-8") as file:
-        return list(yaml.safe_load(file)["validation_tracks"])
-
-
-def track_names(tracks: int, test_tracks: int) -> tuple[list[str], list[str]]:
-    """Names of the training and test tracks.
-
-    About a quarter of the training tracks (at least one when ``tracks >= 2``, none when
-    ``tracks == 1`` so that the training split is never empty) take the first names of
-    musdb's validation list; the others are "Toy Artist - Toy Song 001" and so on.
-    """
-    validation = validation_track_names()
-    count = 0 if tracks < 2 else min(max(1, int(tracks / 4 + 0.5)), len(validation))
-    train = [f"Toy Artist - Toy Song {i + 1:03d}" for i in range(tracks - count)] + validation[:count]
-    test = [f"Toy Artist - Toy Test Song {i + 1:03d}" for i in range(test_tracks)]
-    return train, test
-
-
-def _is_integer(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _temporary(path, suffix):
-    """A fresh name beside ``path`` for writing before the rename (made by the writer, so
-    it gets the usual permissions)."""
-    return str(path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}{suffix}")
-
-
-def _write_wav(path, audio, rate):
-    import soundfile
-
-    temporary = _temporary(path, ".part")
-    try:
-        pcm = np.round(audio.astype(np.float64) * 32768.0).astype(np.int16)
-        soundfile.write(temporary, pcm, rate, subtype="PCM_16", format="WAV")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
-def _write_stem(path, audio, rate):
-    import stempeg
-
-    data = np.stack([audio[name] for name in STEMS])  # (stems, samples, channels)
-    # The temporary name must end in .mp4 for ffmpeg to pick the container, but not in
-    # .stem.mp4, or musdb would list it as a track.
-    temporary = _temporary(path, ".part.mp4")
-    try:
-        writer = stempeg.StreamsWriter(codec="aac", bitrate=STEM_BITRATE, stem_names=list(STEMS))
-        try:
-            stempeg.write_stems(temporary, data, sample_rate=rate, writer=writer)
-        except RuntimeError as error:
-            raise OSError(f"{path}: ffmpeg could not write the stem file ({error})") from None
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
-def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: float = 10.0,
-                     fmt: str = "wav", test_tracks: "int | None" = None, seed: int = 0,
-                     rate: int = 44100, renderer: str = "numpy", soundfont=None,
-                     progress: "Callable[[int, int], None] | None" = None) -> list[pathlib.Path]:
-    """Writes a synthetic MUSDB18 (``fmt="stem"``) or MUSDB18-HQ (``fmt="wav"``) under ``output_dir``.
-
-    Every file goes to a temporary name in its own folder and is renamed into place, so an
-    interrupted run leaves no half-written file. Running again over an existing dataset
-    rewrites every track it makes (the same arguments give the same audio), and leaves any
-    other file or track in ``output_dir`` alone.
-
-    Args:
-        output_dir: the dataset root; ``train/`` and ``test/`` are made in it.
-        tracks: training tracks (>= 1, default 4); see ``track_names`` for the validation split.
-        seconds: length of every track (> 0, default 10).
-        fmt: ``"wav"`` (default) or ``"stem"``.
-        test_tracks: test tracks (>= 0; default ``max(1, tracks // 2)``).
-        seed: the dataset's seed (default 0); track ``i`` of a subset uses ``(seed, subset, i)``.
-        rate: sample rate in Hz (default 44100, MUSDB18's).
-        renderer: ``"numpy"`` (default; ``synthesize_track``, no dependency) or
-            ``"fluidsynth"`` (``midi_songs.render_track``: generated MIDI rendered with
-            sampled General MIDI instruments; needs the ``fluidsynth`` program and a
-            SoundFont).
-        soundfont: the ``.sf2`` file of the ``fluidsynth`` renderer (default: the
-            installed ``fluid-soundfont-gm``).
-        progress: called as ``progress(tracks_done, tracks_total)``, first with 0 done.
-
-    Returns:
-        One path per track, training tracks first: the track's folder (wav) or its
-        ``.stem.mp4`` file (stem).
-    """
-    if not _is_integer(tracks) or tracks < 1:
-        raise ValueError(f"tracks must be an integer >= 1, got {tracks!r}")
-    if test_tracks is None:
-        test_tracks = max(1, tracks // 2)
-    if not _is_integer(test_tracks) or test_tracks < 0:
-        raise ValueError(f"test_tracks must be an integer >= 0, got {test_tracks!r}")
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not (
-            seconds > 0 and math.isfinite(seconds)):
-        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if not _is_integer(rate) or rate < 8000:
-        raise ValueError(f"rate must be an integer of at least 8000 Hz, got {rate!r}")
-    if not _is_integer(seed) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if renderer not in RENDERERS:
-        raise ValueError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
-    if soundfont is not None and renderer != "fluidsynth":
-        raise ValueError("a soundfont needs renderer='fluidsynth'")
-    if renderer == "fluidsynth":
-        from tf_metatasnet.data.synth import midi_songs
-
-        midi_songs.find_fluidsynth()
-        soundfont = midi_songs.find_soundfont(soundfont)
-    if fmt == "stem" and shutil.which("ffmpeg") is None:
-        raise OSError(f"{output_dir}: ffmpeg is not installed (needed to write .stem.mp4 files; "
-                      f"e.g. apt-get install ffmpeg)")
-    root = pathlib.Path(output_dir)
-    if root.exists() and not root.is_dir():
-        raise OSError(f"{root}: exists and is not a folder")
-    train, test = track_names(int(tracks), int(test_tracks))
-    jobs = ([("train", 0, i, name) for i, name in enumerate(train)]
-            + [("test", 1, i, name) for i, name in enumerate(test)])
-    written = []
-    for subset in ("train", "test"):
-        (root / subset).mkdir(parents=True, exist_ok=True)
-    if progress is not None:
-        progress(0, len(jobs))
-    for done, (subset, code, index, name) in enumerate(jobs, start=1):
-        if renderer == "numpy":
-            audio = synthesize_track(float(seconds), int(rate), seed=(int(seed), code, index))
-        else:
-            audio = midi_songs.render_track(float(seconds), int(rate), seed=(int(seed), code, index),
-                                            soundfont=soundfont)
-        if fmt == "wav":
-            folder = root / subset / name
-            folder.mkdir(exist_ok=True)
-            # The mixture last: a folder with a mixture.wav has all its stems.
-            for stem in SOURCES + ("mixture",):
-                _write_wav(folder / f"{stem}.wav", audio[stem], rate)
-            written.append(folder)
-        else:
-            path = root / subset / f"{name}.stem.mp4"
-            _write_stem(path, audio, rate)
-            written.append(path)
-        if progress is not None:
-            progress(done, len(jobs))
-    return written

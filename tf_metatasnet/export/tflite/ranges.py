@@ -30,6 +30,10 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from tf_metatasnet.export.tflite.flatbuffer import read_model, write_model
+from tf_metatasnet.export.tflite.weights import run_keeping_tensors
 
 #: Histogram bins per tensor (between its calibrated minimum and maximum).
 BINS = 2048
@@ -74,9 +78,7 @@ def mse_range(counts: np.ndarray, edges: np.ndarray, levels: int = 256,
 
 def calibrated_bounds(calibrated_content: bytes) -> dict[str, tuple[float, float]]:
     """``{tensor name: (min, max)}`` of a calibrated TFLite model's per-tensor ranges."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated_content))
+    model = read_model(calibrated_content)
     bounds = {}
     for graph in model.subgraphs:
         for tensor in graph.tensors:
@@ -102,10 +104,6 @@ def activation_histograms(model_content: bytes, feeds, bounds: Mapping[str, tupl
     Returns:
         ``{name: (counts (bins,), edges (bins + 1,))}``.
     """
-    from ai_edge_litert.interpreter import Interpreter
-
-    from tf_metatasnet.export.tflite.weights import run_keeping_tensors
-
     indices = {detail["name"]: detail["index"]
                for detail in Interpreter(model_content=model_content).get_tensor_details()
                if detail["dtype"] == np.float32}
@@ -127,16 +125,14 @@ def activation_histograms(model_content: bytes, feeds, bounds: Mapping[str, tupl
 
 def with_ranges(calibrated_content: bytes, ranges: Mapping[str, tuple[float, float]]) -> bytes:
     """The calibrated model with the per-tensor ranges of ``ranges`` (by name) in place of its own."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated_content))
+    model = read_model(calibrated_content)
     for graph in model.subgraphs:
         for tensor in graph.tensors:
             name, q = tensor.name.decode(), tensor.quantization
             if name in ranges and q is not None and q.min is not None and len(q.min) == 1:
                 q.min = np.array([ranges[name][0]], np.float32)
                 q.max = np.array([ranges[name][1]], np.float32)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return write_model(model)
 
 
 def mse_ranges(calibrated_content: bytes, statistics_content: bytes, feeds,

@@ -35,7 +35,7 @@ Scales are per slice along the axis that rounds the tensor with the least square
 error (a 2-D weight's rows or columns: with float32 compute any axis works), among the
 axes whose slices hold at least ``min_slice`` elements, or one scale for the tensor if
 that rounds better or no axis qualifies: a slice's scale costs 4 bytes (its zero point
-is shared, see ``_packing_classes``).
+is shared, see ``flatbuffer.SymmetricParameters``).
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ import re
 from typing import Mapping, Sequence
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from tf_metatasnet.export.tflite.flatbuffer import (AlignedBuffer, SymmetricParameters, read_model, schema,
+                                                   write_model)
 
 #: Constant tensors of at least this many elements are stored small; smaller ones (biases,
 #: scalars) stay as they are. At 512 rather than 1024, the per-instrument norm and
@@ -54,9 +58,6 @@ MIN_ELEMENTS = 512
 #: Per-slice scales only along axes whose slices hold at least this many elements (a
 #: scale costs 4 bytes, 6 % of a 64-element slice).
 MIN_SLICE = 64
-#: The schema's alignment of buffer data (``force_align: 16``), which the Python
-#: flatbuffer builder does not apply by itself.
-_ALIGN = 16
 
 
 def quantize_int8(values: np.ndarray, axis: "int | None"):
@@ -147,10 +148,7 @@ def gptq_round(weights: np.ndarray, hessian: np.ndarray, damping: float = 0.01,
 def fully_connected_weights(model_content: bytes) -> "dict[str, tuple[int, list[int]]]":
     """The ``FULLY_CONNECTED`` operators' constant float32 weights ``(out, in)`` of a TFLite
     model: ``{weight tensor name: (in, [input tensor index of each operator using it])}``."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    model = read_model(model_content)
     graph = model.subgraphs[0]
     codes = [code.builtinCode or code.deprecatedBuiltinCode for code in model.operatorCodes]
     found = {}
@@ -174,8 +172,6 @@ def run_keeping_tensors(model_content: bytes, feeds):
         feeds: dicts ``{signature input name: array}``, or sequences of arrays in the
             model's input order.
     """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     interpreter = Interpreter(model_content=model_content, experimental_preserve_all_tensors=True,
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
@@ -245,63 +241,6 @@ def inside(values: np.ndarray, border: "list[tuple[int, int]] | None") -> np.nda
     return values[tuple(slice(a, n - b) for n, (a, b) in zip(values.shape, border))]
 
 
-def _packing_classes():
-    """``BufferT`` and ``QuantizationParametersT`` that pack as the converter does, and smaller.
-
-    Buffer data is 16-byte aligned, as the converter writes it. The zero points (int64,
-    all 0) would take 8 bytes a channel, twice the scales: one vector per length is
-    written and pointed to by every tensor with that many channels (a flatbuffer may
-    refer to a vector many times; the interpreter only needs as many zero points as scales).
-    """
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    class AlignedBuffer(schema.BufferT):
-        def Pack(self, builder):  # noqa: N802 (flatbuffers' name)
-            data = None
-            if self.data is not None and len(self.data):
-                raw = np.asarray(self.data, np.uint8).tobytes()
-                builder.StartVector(1, len(raw), _ALIGN)
-                builder.head -= len(raw)
-                builder.Bytes[builder.head:builder.head + len(raw)] = raw
-                builder.vectorNumElems = len(raw)
-                data = builder.EndVector()
-            schema.BufferStart(builder)
-            if data is not None:
-                schema.BufferAddData(builder, data)
-            return schema.BufferEnd(builder)
-
-    class SymmetricParameters(schema.QuantizationParametersT):
-        """Scales per channel with all-zero zero points, which point to one shared vector."""
-
-        def __init__(self, scales: np.ndarray, axis: int, zero_vectors: dict):
-            super().__init__()
-            self.scale, self.quantizedDimension = np.asarray(scales, np.float32), axis
-            self.zeroPoint = np.zeros(len(scales), np.int64)
-            self.zero_vectors = zero_vectors          # {(id(builder), length): vector offset}
-
-        @classmethod
-        def shares(cls, parameters) -> bool:
-            """Whether ``parameters`` (a converter's) are symmetric scales and nothing else."""
-            return (parameters is not None and parameters.scale is not None
-                    and len(parameters.scale) > 0 and parameters.zeroPoint is not None
-                    and len(parameters.zeroPoint) == len(parameters.scale)
-                    and not np.any(parameters.zeroPoint) and parameters.min is None
-                    and parameters.max is None and not parameters.detailsType)
-
-        def Pack(self, builder):  # noqa: N802
-            scale = builder.CreateNumpyVector(self.scale)
-            key = (id(builder), len(self.scale))
-            if key not in self.zero_vectors:
-                self.zero_vectors[key] = builder.CreateNumpyVector(self.zeroPoint)
-            schema.QuantizationParametersStart(builder)
-            schema.QuantizationParametersAddScale(builder, scale)
-            schema.QuantizationParametersAddZeroPoint(builder, self.zero_vectors[key])
-            schema.QuantizationParametersAddQuantizedDimension(builder, self.quantizedDimension)
-            return schema.QuantizationParametersEnd(builder)
-
-    return AlignedBuffer, SymmetricParameters
-
-
 def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
                      min_slice: int = MIN_SLICE,
                      float_weights: "Mapping[str, np.ndarray] | None" = None,
@@ -337,14 +276,11 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
     Returns:
         the new flatbuffer.
     """
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
     types, builtin = schema.TensorType, schema.BuiltinOperator
     float_weights, rounding = dict(float_weights or {}), dict(rounding or {})
     float16 = [re.compile(pattern) for pattern in float16]
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
-    aligned_buffer, parameters = _packing_classes()
+    model = read_model(model_content)
+    parameters = SymmetricParameters
     zero_vectors, codes = {}, {}
     stored = {}                                  # (old buffer, shape, axis) -> (new buffer, scales)
 
@@ -495,8 +431,8 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
     referenced = {t.buffer for graph in model.subgraphs for t in graph.tensors}
     referenced.update(entry.buffer for entry in model.metadata or [])
     for index, buffer in enumerate(model.buffers):
-        packed = aligned_buffer()
+        packed = AlignedBuffer()
         packed.data = buffer.data if index in referenced else None   # replaced float32 data dropped
         # (Buffers stored outside the flatbuffer, offset/size, of models over 2 GB: not supported.)
         model.buffers[index] = packed
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return write_model(model)

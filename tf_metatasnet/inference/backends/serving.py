@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from tf_metatasnet.config import SOURCES
+from tf_metatasnet.sources import SOURCES
 from tf_metatasnet.inference.separator import Separator
 
 #: The stage rates and stride of every preset (``MetaTasNetConfig`` defaults).

@@ -13,10 +13,13 @@ from tf_metatasnet.export.report import format_table, measure, report_song, si_s
 from tf_metatasnet.export.folding import fold_generator
 from tf_metatasnet.inference.separator import Separator
 from tf_metatasnet.cli import build_parser
-from tf_metatasnet.config import get_config
-from tf_metatasnet.export.tflite.convert import (CHUNK_SECONDS, CONTEXT_SECONDS, FLOAT16_PATTERNS,
-                                         INT8_FLOAT16_PATTERNS, OVERLAP_SECONDS,
-                                         QUANTIZATIONS, Chunking, export_tflite, float_compute_weights, op_report)
+from tf_metatasnet.presets import get_config
+from tf_metatasnet.export.tflite.options import (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, QUANTIZATIONS,
+                                                 Chunking)
+from tf_metatasnet.export.tflite.convert import (FLOAT16_PATTERNS, INT8_FLOAT16_PATTERNS, float_compute_weights,
+                                                 op_report)
+from tf_metatasnet.export.tflite.export import export_tflite, statistics_windows
+from tf_metatasnet.export.tflite.flatbuffer import constants as named_constants
 from tf_metatasnet.inference.backends.tflite import TFLiteBackend, load_tflite_separator, read_metadata
 from tf_metatasnet.export.tflite.weights import (MIN_ELEMENTS, dequantize_int8, fc_input_hessians, fully_connected_weights,
                                          gptq_round, inside, quantize_int8, quantize_weights, zero_border)
@@ -272,7 +275,6 @@ def test_hybrid_weights_given_as_floats_are_stored_as_int8_weights_and_computed_
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from tf_metatasnet.export.tflite.convert import _constants as named_constants
 
     converter, _ = _dense_net(outputs=320)
     plain = converter().convert()
@@ -332,7 +334,6 @@ def test_gptq_rounds_as_nearest_for_uncorrelated_inputs_and_better_for_correlate
 def test_fc_input_hessians_are_the_second_moments_of_each_matmuls_input():
     """Checked against NumPy: the first layer's input is the model's, the second's the
     first layer's leaky-ReLU output."""
-    from tf_metatasnet.export.tflite.convert import _constants as named_constants
 
     converter, representative = _dense_net()
     plain = converter().convert()
@@ -374,7 +375,6 @@ def test_given_rounding_is_stored_for_float_weights_and_in_place_of_hybrid_ones(
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from tf_metatasnet.export.tflite.convert import _constants as named_constants
 
     converter, representative = _dense_net()
     plain = converter().convert()
@@ -542,11 +542,11 @@ def test_report_separates_the_song_it_is_given(exported):
 def test_report_song_is_the_demo_mixture_or_any_audio_file(tmp_path):
     import soundfile
 
-    from tf_metatasnet.demo import read_song
+    from tf_metatasnet.data.musdb import read_stem_folder
     from tf_metatasnet.assets import demo_song_dir
 
     audio, rate, described = report_song()
-    _, mixture, demo_rate = read_song(demo_song_dir())
+    _, mixture, demo_rate = read_stem_folder(demo_song_dir())
     assert rate == demo_rate and "demo song" in described
     np.testing.assert_allclose(audio, mixture.mean(axis=1))
     stereo = np.stack([np.linspace(-0.5, 0.5, 800), np.full(800, 0.25)], axis=1)
@@ -582,7 +582,6 @@ def test_export_command_reports_on_the_audio_it_is_given(tmp_path, capsys):
 
 
 def test_statistics_windows_are_pieces_of_the_calibration_windows_or_generated():
-    from tf_metatasnet.export.tflite.convert import statistics_windows
 
     calibration = calibration_windows(None, RATES, 6400, count=2)       # two windows of 0.8 s
     pieces = statistics_windows(calibration, RATES, 1600, count=3)       # 8 pieces of 0.2 s, 3 spread

@@ -7,7 +7,7 @@ import pytest
 import soundfile
 
 import tf_metatasnet as tm
-from tf_metatasnet.audio.io import read_audio
+from tf_metatasnet.audio import read_audio
 from tf_metatasnet.cli import main
 from tf_metatasnet.inference.separator import SeparationError, Separator
 
@@ -226,10 +226,10 @@ def test_default_model_stems_sum_back_to_the_mixture(tmp_path):
     """`metatasnet separate` without --model uses the bundled default model, and with a
     trained model the least-squares-rescaled stems add up to the mixture: what the
     decoder does not reconstruct is small (a random model's sum is only the projection)."""
-    from tf_metatasnet.demo import read_song
+    from tf_metatasnet.data.musdb import read_stem_folder
     from tf_metatasnet.assets import demo_song_dir
 
-    _, mixture, rate = read_song(demo_song_dir())
+    _, mixture, rate = read_stem_folder(demo_song_dir())
     soundfile.write(tmp_path / "song.wav", mixture, rate, subtype="FLOAT")
     assert main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--no-xla"]) == 0
     stems = {s: read_audio(tmp_path / "out" / "song" / f"{s}.wav")[0] for s in SOURCES}

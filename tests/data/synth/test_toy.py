@@ -1,4 +1,4 @@
-"""The synthetic MUSDB18 (``tf_metatasnet.data.synth.toy``), read back through the real musdb package."""
+"""The synthetic MUSDB18 (``tf_metatasnet.data.synth.toy`` songs, ``.dataset`` layouts), read back through the real musdb package."""
 
 import math
 
@@ -8,12 +8,11 @@ import pytest
 import soundfile
 import stempeg
 
-from tf_metatasnet.data.synth import toy
 from tf_metatasnet.cli import main
-from tf_metatasnet.data.synth.toy import (STEMS, make_toy_dataset, synthesize_track, track_names,
-                               validation_track_names)
-
-SOURCES = ("drums", "bass", "other", "vocals")
+from tf_metatasnet.data.synth import toy
+from tf_metatasnet.data.synth.dataset import make_toy_dataset, track_names, validation_track_names
+from tf_metatasnet.data.synth.toy import synthesize_track
+from tf_metatasnet.sources import SOURCES, STEMS
 RATE = 44100
 SECONDS = 6  # the conftest datasets: 3 training tracks (1 in the valid split), 2 test tracks
 
@@ -208,14 +207,14 @@ def test_cli_writes_a_readable_dataset(tmp_path, capsys):
 
 def test_mix_and_quantize_scales_the_song_by_one_factor_onto_the_16_bit_grid():
     rng = np.random.default_rng(4)
-    stems = {name: rng.normal(0.0, scale, (3000, 2)) for name, scale in zip(toy.SOURCES, (0.5, 2.0, 1.0, 0.1))}
+    stems = {name: rng.normal(0.0, scale, (3000, 2)) for name, scale in zip(SOURCES, (0.5, 2.0, 1.0, 0.1))}
     audio = toy.mix_and_quantize(stems, np.random.default_rng(8))
-    assert set(audio) == set(toy.STEMS)
-    peak = max(np.max(np.abs(stems[name])) for name in toy.SOURCES)
-    peak = max(peak, np.max(np.abs(sum(stems[name] for name in toy.SOURCES))))
+    assert set(audio) == set(STEMS)
+    peak = max(np.max(np.abs(stems[name])) for name in SOURCES)
+    peak = max(peak, np.max(np.abs(sum(stems[name] for name in SOURCES))))
     scale = np.random.default_rng(8).uniform(0.5, 0.8) / peak * 32768.0
-    for name in toy.SOURCES:
+    for name in SOURCES:
         assert audio[name].dtype == np.float32
         np.testing.assert_array_equal(audio[name] * 32768.0, np.round(stems[name] * scale))
-    np.testing.assert_array_equal(audio["mixture"], sum(audio[name] for name in toy.SOURCES))
-    assert 0.5 - 1e-4 <= max(np.max(np.abs(audio[name])) for name in toy.STEMS) <= 0.8 + 1e-4
+    np.testing.assert_array_equal(audio["mixture"], sum(audio[name] for name in SOURCES))
+    assert 0.5 - 1e-4 <= max(np.max(np.abs(audio[name])) for name in STEMS) <= 0.8 + 1e-4

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import random_mixtures
+from signals import random_mixtures
 
 import tf_metatasnet as tm
 from tf_metatasnet.export.report import si_sdr

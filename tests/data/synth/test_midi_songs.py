@@ -6,7 +6,8 @@ import mido
 import numpy as np
 import pytest
 
-from tf_metatasnet.data.synth import midi_songs, toy
+from tf_metatasnet.data.synth import dataset, midi_songs
+from tf_metatasnet.sources import SOURCES, STEMS
 from tf_metatasnet.cli import main
 
 
@@ -22,7 +23,7 @@ def _programs(midi):
 def test_compose_writes_one_gm_part_per_instrument_on_the_right_channels():
     for seed in range(6):
         parts = midi_songs.compose(12.0, seed=seed)
-        assert set(parts) == set(toy.SOURCES)
+        assert set(parts) == set(SOURCES)
         drums, = parts["drums"]
         assert {channel for channel, _ in _notes(drums)} == {midi_songs.DRUM_CHANNEL}
         assert _programs(drums)[midi_songs.DRUM_CHANNEL] in midi_songs._DRUM_KITS
@@ -66,11 +67,11 @@ def test_active_rms_counts_only_the_frames_that_play():
 def test_level_stems_sets_each_loudness_while_playing_from_its_range():
     rate = 1000
     rng = np.random.default_rng(3)
-    stems = {name: rng.normal(0.0, scale, (4000, 2)) for name, scale in zip(toy.SOURCES, (1.0, 0.01, 3.0, 0.2))}
+    stems = {name: rng.normal(0.0, scale, (4000, 2)) for name, scale in zip(SOURCES, (1.0, 0.01, 3.0, 0.2))}
     stems["other"][:2000] = 0.0  # "other" rests for half the song: its level is while it plays
     draws = np.random.default_rng(9)
     levelled = midi_songs.level_stems(stems, rate, np.random.default_rng(9))
-    for name in toy.SOURCES:  # one draw per source, in SOURCES order
+    for name in SOURCES:  # one draw per source, in SOURCES order
         low, high = midi_songs.LEVELS_DB[name]
         expected_db = draws.uniform(low, high)
         assert 20 * np.log10(midi_songs.active_rms(levelled[name], rate)) == pytest.approx(expected_db, abs=1e-9)
@@ -83,7 +84,7 @@ def test_level_stems_sets_each_loudness_while_playing_from_its_range():
 def test_compose_is_deterministic_and_varies_with_the_seed():
     def signature(seed):
         parts = midi_songs.compose(10.0, seed=seed)
-        return [(name, [(m.type, m.bytes()) for m in part]) for name in toy.SOURCES for part in parts[name]]
+        return [(name, [(m.type, m.bytes()) for m in part]) for name in SOURCES for part in parts[name]]
 
     assert signature((1, 2)) == signature((1, 2))
     assert signature((1, 2)) != signature((1, 3))
@@ -94,23 +95,23 @@ def test_compose_is_deterministic_and_varies_with_the_seed():
 
 def test_render_track_gives_exact_sum_on_the_16_bit_grid():
     audio = midi_songs.render_track(6.0, 22050, seed=5)
-    assert set(audio) == set(toy.STEMS)
+    assert set(audio) == set(STEMS)
     for name, stem in audio.items():
         assert stem.shape == (6 * 22050, 2) and stem.dtype == np.float32
         assert np.array_equal(stem * 32768.0, np.round(stem * 32768.0)), name
-    np.testing.assert_array_equal(audio["mixture"], sum(audio[name] for name in toy.SOURCES))
+    np.testing.assert_array_equal(audio["mixture"], sum(audio[name] for name in SOURCES))
     peak = np.max(np.abs(audio["mixture"]))
     assert 0.5 - 1e-4 <= max(np.max(np.abs(x)) for x in audio.values()) <= 0.8 + 1e-4 and peak > 0.1
-    for name in toy.SOURCES:  # every instrument sounds
+    for name in SOURCES:  # every instrument sounds
         assert np.sqrt(np.mean(audio[name].astype(np.float64) ** 2)) > 1e-3, name
     # Levelled by loudness while playing: any two sources within the ranges' spread.
-    loudness = {name: 20 * np.log10(midi_songs.active_rms(audio[name], 22050)) for name in toy.SOURCES}
-    for a in toy.SOURCES:
-        for b in toy.SOURCES:
+    loudness = {name: 20 * np.log10(midi_songs.active_rms(audio[name], 22050)) for name in SOURCES}
+    for a in SOURCES:
+        for b in SOURCES:
             spread = midi_songs.LEVELS_DB[a][1] - midi_songs.LEVELS_DB[b][0]
             assert loudness[a] - loudness[b] <= spread + 0.1, (a, b, loudness)
     again = midi_songs.render_track(6.0, 22050, seed=5)
-    for name in toy.STEMS:
+    for name in STEMS:
         np.testing.assert_array_equal(audio[name], again[name])
 
 
@@ -140,7 +141,7 @@ def test_make_toy_dataset_with_fluidsynth_reads_back_through_musdb(tmp_path):
     import musdb
 
     root = tmp_path / "fs"
-    paths = toy.make_toy_dataset(root, tracks=2, test_tracks=1, seconds=2.0, renderer="fluidsynth", seed=1)
+    paths = dataset.make_toy_dataset(root, tracks=2, test_tracks=1, seconds=2.0, renderer="fluidsynth", seed=1)
     assert len(paths) == 3
     db = musdb.DB(root=str(root), is_wav=True, subsets="test")
     track, = db.tracks
@@ -163,9 +164,9 @@ def test_cli_renderer_option_and_clear_errors(tmp_path, monkeypatch, capsys):
     # Without the program on PATH (a real condition, not a mock of it).
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="apt-get install fluidsynth"):
-        toy.make_toy_dataset(tmp_path / "c", tracks=1, renderer="fluidsynth")
+        dataset.make_toy_dataset(tmp_path / "c", tracks=1, renderer="fluidsynth")
     with pytest.raises(ValueError, match="renderer must be one of"):
-        toy.make_toy_dataset(tmp_path / "d", tracks=1, renderer="timidity")
+        dataset.make_toy_dataset(tmp_path / "d", tracks=1, renderer="timidity")
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
 
 

@@ -3,11 +3,13 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from conftest import random_mixtures
+from signals import random_mixtures
 
 import tf_metatasnet as tm
-from tf_metatasnet.export.graph import extract_instrument, make_exportable
 from tf_metatasnet.export.folding import fold_generator
+from tf_metatasnet.export.graph import extract_instrument, make_exportable
+from tf_metatasnet.layers import InstrumentConv1x1, LogSpectrogram
+from tf_metatasnet.layers.traversal import sublayers
 
 
 def test_folded_model_has_static_weights_and_the_same_outputs():
@@ -43,7 +45,14 @@ def test_export_formulations_give_the_same_values():
     keras.utils.set_random_seed(4)
     model = tm.build_model("tiny")
     exportable = make_exportable(fold_generator(model))
-    kinds = {type(layer).__name__ for layer in exportable._flatten_layers()}
-    assert {"ExportLogSpectrogram", "ExportInstrumentConv1x1"} <= kinds
+    switched = [layer for layer in sublayers(exportable) if getattr(layer, "exportable", False)]
+    assert {type(layer) for layer in switched} == {LogSpectrogram, InstrumentConv1x1}
+    assert len(switched) == len([layer for layer in sublayers(model)
+                                 if isinstance(layer, (LogSpectrogram, InstrumentConv1x1))])
+    assert not any(getattr(layer, "exportable", False) for layer in sublayers(model))
     mixtures = random_mixtures(model.config, batch=2, frames=64)
     np.testing.assert_allclose(exportable.separate(mixtures), model.separate(mixtures), rtol=1e-4, atol=1e-6)
+    # The switch is not part of the saved configuration.
+    assert "exportable" not in str(exportable.get_config()) and exportable.get_config() == \
+        fold_generator(model).get_config() | {"name": exportable.get_config()["name"]}
+

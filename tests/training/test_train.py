@@ -1,19 +1,17 @@
 """Training: configs, statistics, fit, checkpoints, exact resume, the CLI (strategies:
-test_train_strategies.py)."""
+test_strategies.py)."""
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from locations import REPO as ROOT
 
 from tf_metatasnet.training.train import (TrainConfig, TrainError, build_training_model,
                                  compute_spectrogram_statistics, load_train_config, read_state,
                                  train)
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
 
 
 def tiny_config(cache, output_dir, **changes):

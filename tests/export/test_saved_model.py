@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import random_mixtures
+from signals import random_mixtures
 
 from tf_metatasnet.export.folding import fold_generator
 from tf_metatasnet.export.saved_model import models_config

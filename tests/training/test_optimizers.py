@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from locations import REPO
+
 from tf_metatasnet.training.optimizers import Ranger, build_optimizer, cosine_warm_restarts
 
 SHAPES = [(3, 4), (5,), (2, 3, 2), ()]
@@ -375,7 +377,7 @@ def test_mirrored_strategy_matches_reference(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     done = subprocess.run([sys.executable, str(script), str(tmp_path / "data.npz")],
                           capture_output=True, text=True, timeout=300, env=env,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
     result = json.loads(line[len("RESULT"):])

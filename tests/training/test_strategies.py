@@ -7,13 +7,9 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
-
+import distributed_worker
 import numpy as np
-
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-import distributed_worker  # noqa: E402
+from locations import SUPPORT
 
 
 def _reference(toy_cache, replicas, pipelines, initial_file):
@@ -35,7 +31,7 @@ def _compare(weights, reference, initial_file):
 
 def test_mirrored_strategy_on_two_cpu_devices_agrees_with_one_device(toy_cache, tmp_path):
     out = tmp_path / "mirrored.npz"
-    subprocess.run([sys.executable, str(TESTS / "distributed_worker.py"), "mirrored",
+    subprocess.run([sys.executable, str(SUPPORT / "distributed_worker.py"), "mirrored",
                     str(toy_cache.cache_dir), str(out), "--cpu-devices", "2"],
                    check=True, timeout=600)
     with np.load(out) as data:
@@ -61,7 +57,7 @@ def test_multi_worker_strategy_with_two_processes_agrees_with_one_device(toy_cac
         env = dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
         processes.append(subprocess.Popen(
-            [sys.executable, str(TESTS / "distributed_worker.py"), "multi_worker",
+            [sys.executable, str(SUPPORT / "distributed_worker.py"), "multi_worker",
              str(toy_cache.cache_dir), str(tmp_path / f"worker{index}.npz")], env=env))
     for process in processes:
         assert process.wait(timeout=600) == 0

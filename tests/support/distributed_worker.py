@@ -62,7 +62,7 @@ def reference_weights(cache_dir, replicas, pipelines, initial):
 
     from tf_metatasnet.data.pipeline import train_dataset
     from tf_metatasnet.models.metatasnet import MetaTasNet
-    from tf_metatasnet.data.prepare import open_prepared
+    from tf_metatasnet.data.cache import open_prepared
     from tf_metatasnet.training.train import build_optimizer_from_config
 
     config = make_config(cache_dir, "default", tempfile.mkdtemp())

@@ -1,4 +1,4 @@
-"""Checks of the independent PyTorch reference (``tests/official_reference.py``).
+"""Checks of the independent PyTorch reference (``tests/support/official_reference.py``).
 
 The reference must reproduce the authors' fixture ``official_small.pt`` / ``.npz``
 (inference outputs, training loss and statistics) and must build other configurations
@@ -6,23 +6,16 @@ The reference must reproduce the authors' fixture ``official_small.pt`` / ``.npz
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
+import official_reference as ref
 import pytest
 import torch
+from locations import FIXTURES
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import official_reference as ref  # noqa: E402
-
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 CHECKPOINT = FIXTURES / "official_small.pt"
 ARRAYS = FIXTURES / "official_small.npz"
 
-needs_fixture = pytest.mark.skipif(not (CHECKPOINT.exists() and ARRAYS.exists()),
-                                   reason="official_small fixture not available")
 
 
 def _load_checkpoint(path):
@@ -46,7 +39,6 @@ def _stage_tensors(arrays, prefix, stages):
     return [torch.from_numpy(arrays[f"{prefix}{i}"]) for i in range(stages)]
 
 
-@needs_fixture
 def test_state_dict_layout_matches_fixture(official):
     model, ckpt, arrays = official
     ours = model.state_dict()
@@ -58,7 +50,6 @@ def test_state_dict_layout_matches_fixture(official):
     assert set(vars(ref.official_args())) == set(vars(ckpt["args"]))
 
 
-@needs_fixture
 def test_inference_matches_fixture(official):
     model, ckpt, arrays = official
     stages = ckpt["args"].stages_num
@@ -71,7 +62,6 @@ def test_inference_matches_fixture(official):
         assert error <= 1e-5 * np.abs(expected).max(), (i, error)
 
 
-@needs_fixture
 def test_training_loss_matches_fixture(official):
     model, ckpt, arrays = official
     stages = ckpt["args"].stages_num

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tf_metatasnet.audio.io import (AudioError, AudioReader, AudioWriter, StreamResampler, read_audio,
+from tf_metatasnet.audio import (AudioError, AudioReader, AudioWriter, StreamResampler, read_audio,
                                  resample, write_audio)
 
 

@@ -5,8 +5,8 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from tf_metatasnet.audio.io import resample
-from tf_metatasnet.config import get_config
+from tf_metatasnet.audio import resample
+from tf_metatasnet.presets import get_config
 from tf_metatasnet.data.pipeline import (DataConfig, crop_frames, make_same_track_example,
                                 train_dataset, validation_dataset)
 
@@ -18,7 +18,7 @@ STRIDE = get_config("tiny").W
 def varied_cache(tmp_path_factory):
     """6 training tracks (>= 4 in musdb's train split), one cut to a third of its length."""
     from tf_metatasnet.data.prepare import prepare_musdb
-    from tf_metatasnet.data.synth.toy import make_toy_dataset, validation_track_names
+    from tf_metatasnet.data.synth.dataset import make_toy_dataset, validation_track_names
 
     root = tmp_path_factory.mktemp("varied-musdb")
     make_toy_dataset(root, tracks=6, test_tracks=0, seconds=3.0, fmt="wav", seed=5)
