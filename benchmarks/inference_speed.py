@@ -8,7 +8,7 @@ its own:
 - ``eager``: the Keras model in a ``tf.function`` (TensorFlow graph, no XLA);
 - ``xla``: the same with ``jit_compile=True``;
 - ``torch``: the independent PyTorch implementation of the authors' model in
-  ``tests/official_reference.py`` (same architecture, their inference procedure), as the
+  ``tests/support/official_reference.py`` (same architecture, their inference procedure), as the
   baseline, when PyTorch is installed.
 
 The model is separated with ``MetaTasNet.separate`` (all stages, only the last stage's
@@ -64,7 +64,7 @@ def worker(args) -> dict:
     if args.mode == "torch":
         import torch
 
-        sys.path.insert(0, str(ROOT / "tests"))
+        sys.path.insert(0, str(ROOT / "tests" / "support"))
         from official_reference import OfficialMetaTasNet, official_args_for
 
         from tf_metatasnet.presets import get_config

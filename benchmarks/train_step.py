@@ -17,7 +17,7 @@ loss is not finite), with the process's peak RSS
 (median of the runs' medians, largest peak RSS).
 
 With ``--torch``, the same in another fresh process for the authors' model as
-re-implemented in ``tests/official_reference.py``, randomly initialised: its own
+re-implemented in ``tests/support/official_reference.py``, randomly initialised: its own
 ``forward(mixes, seps, masks)``, which is the authors' training loss (the same terms and
 weights as above), ``loss.backward()``, ``torch.nn.utils.clip_grad_norm_(parameters, 5)``
 and a ``torch.optim.Adam`` step (lr 1e-3; the authors' Ranger is not part of the
@@ -97,7 +97,7 @@ def torch_step(args):
     """``(step function, threads)``: one training step of the authors' model (PyTorch)."""
     import torch
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     from official_reference import OfficialMetaTasNet, official_args_for
 
     from tf_metatasnet.presets import get_config
@@ -161,7 +161,7 @@ def main() -> int:
                         help="recompute the masking TCN's activations in the backward pass "
                              "(default, as the model's recompute_tcn)")
     parser.add_argument("--torch", action="store_true",
-                        help="also time the authors' model (tests/official_reference.py)")
+                        help="also time the authors' model (tests/support/official_reference.py)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--impl", choices=("tf", "torch"), help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()

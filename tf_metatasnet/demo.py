@@ -21,25 +21,33 @@ generated songs has seen it.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+import museval
 import numpy as np
+import soundfile
 
-from tf_metatasnet.atomic import write_atomically
+from tf_metatasnet import assets
+from tf_metatasnet.atomic import write_atomically, write_json_atomically
+from tf_metatasnet.audio import write_audio
+from tf_metatasnet.checkpoints.saving import load_model
 from tf_metatasnet.data.musdb import read_stem_folder
-from tf_metatasnet.sources import SOURCES
+from tf_metatasnet.data.synth.midi_songs import render_track
+from tf_metatasnet.export.tflite.export import export_tflite
+from tf_metatasnet.export.tflite.metadata import model_version
+from tf_metatasnet.export.tflite.options import UNCALIBRATED_QUANTIZATIONS, check_weight_rounding
 from tf_metatasnet.inference.evaluate import BASELINE_GAINS as BASELINES
 from tf_metatasnet.inference.evaluate import METRICS
+from tf_metatasnet.inference.separator import Separator
+from tf_metatasnet.sources import SOURCES
 
 #: The demo song's sample rate and the seed and length it was rendered with.
 RATE = 44100
 DEMO_SEED = (0, 2, 0)
 DEMO_SECONDS = 8.0  # the four FLAC stems stay under 2 MB
 #: The demo exports these TFLite variants (the others need calibration data).
-TFLITE_QUANTIZATIONS = ("float32", "float16", "dynamic", "int8_weights")
 #: The figure's size in inches and its resolution (the PNG is 1000 x 1200 pixels).
 FIGURE_INCHES = (10.0, 12.0)
 FIGURE_DPI = 100
@@ -92,10 +100,6 @@ def render_demo_song(output_dir: "str | os.PathLike", seconds: float = DEMO_SECO
     Returns:
         the four paths, in ``SOURCES`` order.
     """
-    import soundfile
-
-    from tf_metatasnet.data.synth.midi_songs import render_track
-
     audio = render_track(seconds, RATE, seed=seed, soundfont=soundfont)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
@@ -118,7 +122,7 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
         output_dir: the demo folder (created if needed); every file in it is written to a
             temporary name and renamed into place.
         model: a ``MetaTasNet`` or the path of a model file (default: the bundled default
-            model, ``pretrained.default_model_path()``).
+            model, ``assets.default_model_path()``).
         song_dir: a folder of ``<source>.flac`` true stems (default: the bundled demo song).
         tflite: also export the per-instrument TFLite files into ``output_dir/tflite``.
         quantization: their variant: ``float32``, ``float16``, ``dynamic`` or ``int8_weights`` (int8 needs
@@ -133,26 +137,19 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
     Returns:
         a :class:`DemoResult`.
     """
-    from tf_metatasnet import assets as pretrained
-    from tf_metatasnet.audio import write_audio
-    from tf_metatasnet.checkpoints.saving import load_model
-    from tf_metatasnet.inference.separator import Separator
-
-    if tflite and quantization not in TFLITE_QUANTIZATIONS:
-        raise ValueError(f"the demo exports {', '.join(TFLITE_QUANTIZATIONS)} TFLite models, "
+    if tflite and quantization not in UNCALIBRATED_QUANTIZATIONS:
+        raise ValueError(f"the demo exports {', '.join(UNCALIBRATED_QUANTIZATIONS)} TFLite models, "
                          f"got {quantization!r}")
-    from tf_metatasnet.export.tflite.options import check_weight_rounding
-
     if tflite:
         check_weight_rounding(weight_rounding)
     report = progress or (lambda stage, done, total: None)
     output_dir = os.fspath(output_dir)
     report("loading", 0, 1)
-    song_dir = os.fspath(song_dir) if song_dir is not None else pretrained.demo_song_dir()
+    song_dir = os.fspath(song_dir) if song_dir is not None else assets.demo_song_dir()
     references, mixture, rate = read_stem_folder(song_dir)  # (S, T, C), (T, C)
     model_path = None
     if model is None or isinstance(model, (str, os.PathLike)):
-        model_path = os.fspath(model) if model is not None else pretrained.default_model_path()
+        model_path = os.fspath(model) if model is not None else assets.default_model_path()
         model = load_model(model_path)
     report("loading", 1, 1)
 
@@ -171,7 +168,7 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
 
     result.table = score(references, estimates, mixture, rate,
                          progress=lambda done, total: report("scoring", done, total))
-    write_atomically(result.scores, lambda temporary: _write_json(temporary, result.table))
+    write_json_atomically(result.scores, result.table, allow_nan=False)
 
     report("figure", 0, 1)
     write_figure(result.figure, mixture, references, estimates, rate)
@@ -199,8 +196,6 @@ def score(references: np.ndarray, estimates: np.ndarray, mixture: np.ndarray, ra
         museval's one-second frames (``win = hop = rate``), their NaN-aware median;
         ``None`` if every frame is undefined.
     """
-    import museval
-
     runs = [("", estimates)] + [(f" {name}", np.broadcast_to(mixture * gain, estimates.shape))
                                 for name, gain in BASELINES.items()]
     table = {name: {} for name in SOURCES}
@@ -258,6 +253,7 @@ def write_figure(path: "str | os.PathLike", mixture: np.ndarray, references: np.
     on the left, the ground truth on the right; one colour scale for all, the top
     ``DYNAMIC_RANGE_DB`` dB below the loudest bin of any panel.
     """
+    # Imported here: matplotlib is slow to import and only the figure needs it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -288,9 +284,6 @@ def write_figure(path: "str | os.PathLike", mixture: np.ndarray, references: np.
 def _export_tflite(model, folder: str, quantization: str, weight_rounding: str, model_path,
                    report) -> list[str]:
     """The per-instrument TFLite files at the export CLI's default windows, no calibration."""
-    from tf_metatasnet.export.tflite.export import export_tflite
-    from tf_metatasnet.export.tflite.metadata import model_version
-
     total = len(model.sources)
     version = model_version(model_path) if model_path is not None else "unversioned"
     done = 0
@@ -303,8 +296,3 @@ def _export_tflite(model, folder: str, quantization: str, weight_rounding: str, 
     report("tflite", 0, total)
     return export_tflite(model, folder, quantizations=(quantization,), version=version, progress=exported,
                          weight_rounding=weight_rounding)
-
-
-def _write_json(path: str, table: dict) -> None:
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(json.dumps(table, indent=2, allow_nan=False) + "\n")

@@ -103,4 +103,4 @@ def test_cli_baseline_scores_the_mixture_as_every_stem(toy_musdb_wav, tmp_path, 
         assert saved[source]["SDR"] == pytest.approx(expected[(source, "SDR")], abs=1e-6)
     assert main(["evaluate", "--musdb", str(toy_musdb_wav), "--is-wav", "--baseline", "mixture",
                  "--model", "m.keras", "-o", str(tmp_path / "x")]) == 1
-    assert "give --model or --baseline, not both" in capsys.readouterr().err
+    assert "give a model (--model, --server) or --baseline, not both" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """The building blocks in ``tf_metatasnet.layers``, each against an independent NumPy computation.
 
-Every numerical reference below is written from the formulas in ``REFERENCE.md`` (PyTorch
+Every numerical reference below is written from the formulas in the authors' code (PyTorch
 semantics: correlation, zero/reflect padding, ``ConvTranspose1d`` cropping, GroupNorm with a
 biased variance, ``align_corners=True`` interpolation) and computed in float64; none of them
 re-uses the package's helpers. The per-instrument layout is ``(instruments, batch, time,

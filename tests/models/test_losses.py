@@ -1,4 +1,4 @@
-"""Loss terms against NumPy implementations of the formulas in REFERENCE.md."""
+"""Loss terms against NumPy implementations of the authors' formulas."""
 
 import itertools
 

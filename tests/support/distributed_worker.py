@@ -29,7 +29,7 @@ GLOBAL_BATCH = 4
 
 
 def make_config(cache_dir, strategy, output_dir):
-    from tf_metatasnet.training.train import TrainConfig
+    from tf_metatasnet.training.config import TrainConfig
 
     return TrainConfig.from_dict({
         "model": "tiny",
@@ -63,7 +63,7 @@ def reference_weights(cache_dir, replicas, pipelines, initial):
     from tf_metatasnet.data.pipeline import train_dataset
     from tf_metatasnet.models.metatasnet import MetaTasNet
     from tf_metatasnet.data.cache import open_prepared
-    from tf_metatasnet.training.train import build_optimizer_from_config
+    from tf_metatasnet.training.loop import build_optimizer_from_config
 
     config = make_config(cache_dir, "default", tempfile.mkdtemp())
     prepared = open_prepared(cache_dir)
@@ -106,7 +106,7 @@ def main(argv=None):
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_devices)
     import keras
 
-    from tf_metatasnet.training.train import train
+    from tf_metatasnet.training.loop import train
 
     initial = {}
 

@@ -1,7 +1,7 @@
-"""Independent PyTorch reference of the authors' Meta-TasNet, written from ``REFERENCE.md``.
+"""Independent PyTorch reference of the authors' Meta-TasNet, written from its description.
 
 This module re-implements the original PyTorch model (Samuel, Ganeshan, Naradowsky,
-ICASSP 2020) from the project's written specification (``/work/shared/REFERENCE.md``)
+ICASSP 2020; github.com/pfnet-research/meta-tasnet) from a written specification of it,
 so that tests can produce checkpoints of configurations that the shipped fixture
 (``official_small.pt``) does not cover: static per-instrument weights
 (``independent_params=True``), ``residual_bias=True``, other sizes, kernel widths and

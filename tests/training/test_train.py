@@ -8,9 +8,10 @@ import pytest
 import yaml
 from locations import REPO as ROOT
 
-from tf_metatasnet.training.train import (TrainConfig, TrainError, build_training_model,
-                                 compute_spectrogram_statistics, load_train_config, read_state,
-                                 train)
+from tf_metatasnet.training.callbacks import read_state
+from tf_metatasnet.training.config import TrainConfig, TrainError, load_train_config
+from tf_metatasnet.training.loop import build_training_model, train
+from tf_metatasnet.training.statistics import compute_spectrogram_statistics
 
 
 

@@ -150,7 +150,7 @@ def load_state_dict(model: MetaTasNet, state_dict, source: str = "checkpoint") -
 def read_checkpoint(path: "str | os.PathLike") -> tuple:
     """``(args, state_dict)`` of an authors' checkpoint, loaded without arbitrary unpickling."""
     path = os.fspath(path)
-    try:
+    try:  # optional: PyTorch (the ``torch`` extra) reads only the authors' checkpoints
         import torch
     except ImportError:
         raise ImportError("importing the authors' checkpoints needs PyTorch (CPU is enough): "

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+import zipfile
 
+import h5py
 import keras
+import numpy as np
 
 from tf_metatasnet.atomic import write_atomically
+from tf_metatasnet.checkpoints.importer import import_official
+# Imported for its side effect too: it registers the model's classes for ``load_model``.
+from tf_metatasnet.models.metatasnet import MetaTasNet
 
 
 def save_model(model, path: "str | os.PathLike", recompress: bool = False,
@@ -51,10 +59,6 @@ _WEIGHTS = "model.weights.h5"
 
 def _fingerprint(values) -> tuple:
     """An array's shape, dtype and the sha256 of its bytes: equal arrays, equal fingerprints."""
-    import hashlib
-
-    import numpy as np
-
     values = np.ascontiguousarray(values)
     return values.shape, values.dtype.str, hashlib.sha256(values.tobytes()).hexdigest()
 
@@ -64,8 +68,6 @@ def _rewrite_archive(archive: str, path: str, recompress: bool, weights_dtype: s
     """Rewrites the zip ``archive`` in place: members deflated at level 9 when ``recompress``,
     the weights stored as ``weights_dtype`` except arrays whose ``_fingerprint`` is in
     ``keep``; ``path`` names the model in errors."""
-    import zipfile
-
     rewritten = archive + ".zip"
     try:
         with zipfile.ZipFile(archive) as source, zipfile.ZipFile(rewritten, "w") as target:
@@ -90,11 +92,6 @@ def _weights_as(content: bytes, dtype: str, path: str, keep: "set[tuple]" = froz
     The copy is written afresh (HDF5 does not give back the space of replaced datasets);
     groups, datasets and attributes keep their names, shapes and order.
     """
-    import tempfile
-
-    import h5py
-    import numpy as np
-
     limit = float(np.finfo(dtype).max)
     with tempfile.TemporaryDirectory() as work:
         source_path, target_path = os.path.join(work, "source.h5"), os.path.join(work, "target.h5")
@@ -121,7 +118,7 @@ def _weights_as(content: bytes, dtype: str, path: str, keep: "set[tuple]" = froz
             return file.read()
 
 
-def load_model(path: "str | os.PathLike"):
+def load_model(path: "str | os.PathLike") -> MetaTasNet:
     """Loads a ready ``MetaTasNet``: a ``.keras`` file saved by this project, or a ``.pt``
     checkpoint of the authors' code (needs the ``torch`` extra; see ``import_official``).
     """
@@ -129,11 +126,7 @@ def load_model(path: "str | os.PathLike"):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such model file")
     if path.endswith(".pt") or path.endswith(".pth"):
-        from tf_metatasnet.checkpoints.importer import import_official
-
         return import_official(path)
-    import tf_metatasnet.models.metatasnet  # noqa: F401  (registers the classes)
-
     try:
         return keras.saving.load_model(path, compile=False)
     except (ValueError, OSError, KeyError) as error:

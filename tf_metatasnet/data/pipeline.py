@@ -3,7 +3,7 @@
 Examples come from a cache written by ``metatasnet prepare`` (see ``tf_metatasnet.data.prepare``):
 fixed-length segments of every track, resampled once to each stage's rate and stored as
 int16. From them, the training pipeline draws examples exactly as the authors did
-(``../shared/REFERENCE.md``, "Training recipe"):
+(the authors' code, github.com/pfnet-research/meta-tasnet):
 
 - a random track (uniformly, whatever its length) and a random crop of ``crop_seconds``,
   at the same position at every rate (offset ``o`` at the base rate is ``o * rate / base``);

@@ -18,6 +18,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from tf_metatasnet.audio import read_audio, resample
+from tf_metatasnet.data.cache import open_prepared
+from tf_metatasnet.data.pipeline import DataConfig, train_dataset
 from tf_metatasnet.data.synth.toy import synthesize_track
 
 
@@ -46,9 +48,6 @@ def _cut(signals: list[np.ndarray], rates: Sequence[int], window: int) -> Iterat
 
 def _pipeline_windows(cache_dir: str, rates, stride: int, window: int, seed: int) -> Iterator[list]:
     """Training-pipeline mixtures (batch 1), concatenated in time to whole windows."""
-    from tf_metatasnet.data.pipeline import DataConfig, train_dataset
-    from tf_metatasnet.data.cache import open_prepared
-
     prepared = open_prepared(cache_dir)
     config = DataConfig(cache_dir=cache_dir, batch_size=1, crop_seconds=prepared.crop_seconds,
                         shuffle_buffer=4, seed=seed)

@@ -4,7 +4,7 @@ The paper's model computes the weights of every masking-network conv and norm fr
 instrument embedding with a small generator (``WeightGenerator``). At inference the
 embedding is fixed, so those weights are constants: computing them once and storing them
 as the static per-instrument weights of an ``independent_params=True`` model of the same
-sizes gives the same outputs (REFERENCE.md, "The generator") without running the
+sizes gives the same outputs (as in the authors' generator) without running the
 generator, and a graph of ordinary convs and norms that exports anywhere.
 """
 

@@ -17,15 +17,18 @@ never heard) has a lower SI-SDR against the float model than a stem it extracts.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Sequence
 
 import numpy as np
 
+from tf_metatasnet.assets import demo_song_dir
+from tf_metatasnet.atomic import write_json_atomically
+from tf_metatasnet.audio import read_audio
+from tf_metatasnet.data.musdb import read_stem_folder
 from tf_metatasnet.inference.apply import apply_to_arrays
-from tf_metatasnet.atomic import write_text_atomically
+from tf_metatasnet.inference.backends.keras import KerasBackend
 from tf_metatasnet.export.calibration import stage_signals
 from tf_metatasnet.export.tflite.convert import op_report
 from tf_metatasnet.inference.backends.tflite import TFLiteBackend, read_metadata
@@ -46,13 +49,8 @@ def report_song(path: "str | os.PathLike | None" = None) -> tuple[np.ndarray, in
     mixture (``tf_metatasnet.assets.demo_song_dir``).
     """
     if path is None:
-        from tf_metatasnet.data.musdb import read_stem_folder
-        from tf_metatasnet.assets import demo_song_dir
-
         _, mixture, rate = read_stem_folder(demo_song_dir())
         return mixture.mean(axis=1), rate, "the bundled demo song's mixture"
-    from tf_metatasnet.audio import read_audio
-
     audio, rate = read_audio(path)                     # (frames, channels)
     if len(audio) == 0:
         raise ValueError(f"{path}: no audio to measure with")
@@ -60,10 +58,9 @@ def report_song(path: "str | os.PathLike | None" = None) -> tuple[np.ndarray, in
 
 
 def _keras_reference(model, index: int):
-    import tensorflow as tf
-
-    separate = tf.function(model.separate, reduce_retracing=True)
-    return lambda inputs: separate([tf.constant(x) for x in inputs]).numpy()[:, index:index + 1]
+    """The Keras model's estimate of one instrument, as a ``segment_fn`` (no XLA)."""
+    backend = KerasBackend(model, jit_compile=False)
+    return lambda inputs: backend.separate_chunk(inputs)[:, index:index + 1]
 
 
 def _latency(path: str, threads: int, window: list, runs: int) -> float:
@@ -138,7 +135,7 @@ def measure(model, paths: Sequence[str], song: "tuple[np.ndarray, int] | None" =
 
 def write_report(entries: list, path: "str | os.PathLike", **details) -> None:
     """Writes ``{"artifacts": entries, **details}`` as JSON, atomically."""
-    write_text_atomically(path, json.dumps({"artifacts": entries, **details}, indent=2) + "\n")
+    write_json_atomically(path, {"artifacts": entries, **details})
 
 
 def format_table(entries: list) -> str:

@@ -28,6 +28,17 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 
+#: Whole-song defaults (the ``Separator``'s and ``metatasnet separate``'s): regions of 20 s
+#: kept from each model call, with 4 s of context on each side (the authors' evaluation
+#: uses 8), joined by a crossfade of :func:`default_overlap`.
+CHUNK_SECONDS, CONTEXT_SECONDS = 20.0, 4.0
+
+
+def default_overlap(chunk_seconds: float) -> float:
+    """The crossfade between regions when none is given: 1 s, or a quarter of the chunk."""
+    return min(1.0, chunk_seconds / 4)
+
+
 @dataclass(frozen=True)
 class Window:
     """One model call's piece of the song, in base samples."""

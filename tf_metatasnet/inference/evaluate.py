@@ -13,9 +13,10 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
 
+import museval
 import numpy as np
 
-from tf_metatasnet.atomic import write_atomically, write_text_atomically
+from tf_metatasnet.atomic import write_atomically, write_json_atomically
 from tf_metatasnet.sources import SOURCES
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
@@ -39,8 +40,6 @@ class BaselineSeparator:
 
 
 def _score(track, estimates: dict, output_dir: "str | None"):
-    import museval
-
     return museval.eval_mus_track(track, estimates, output_dir=output_dir)
 
 
@@ -59,8 +58,6 @@ def evaluate_tracks(separator, tracks, output_dir: "str | os.PathLike | None" = 
             slow; separation runs in this process).
         progress: called as ``progress(track_name, done, total)`` after each scored track.
     """
-    import museval
-
     output_dir = os.fspath(output_dir) if output_dir is not None else None
     store = museval.EvalStore(frames_agg="median", tracks_agg="median")
     executor = ProcessPoolExecutor(jobs) if jobs > 1 else None
@@ -104,8 +101,5 @@ def format_table(table: dict[str, dict[str, float]]) -> str:
 
 def save_scores(store, output_dir: "str | os.PathLike") -> None:
     """Writes ``results.pandas`` (museval's store) and ``scores.json`` (the table), atomically."""
-    import json
-
     write_atomically(os.path.join(output_dir, "results.pandas"), store.save)
-    write_text_atomically(os.path.join(output_dir, "scores.json"),
-                          json.dumps(score_table(store), indent=2) + "\n")
+    write_json_atomically(os.path.join(output_dir, "scores.json"), score_table(store))

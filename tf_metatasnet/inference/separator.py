@@ -1,8 +1,8 @@
 """Whole-song separation, as the authors' evaluation does it, streaming from file to file.
 
 :class:`Separator` wraps a model (which maps one segment to stems; in this process, on a
-TF Serving server or as a TFLite model: see :class:`KerasBackend`) with everything a song
-needs: each channel separated on its own, very-high-quality resampling to the stages'
+TF Serving server or as a TFLite model: a backend, ``tf_metatasnet.inference.backends``)
+with everything a song needs: each channel separated on its own, very-high-quality resampling to the stages'
 rates, normalisation by each stage signal's standard deviation, chunks with context
 (:func:`tf_metatasnet.inference.apply.apply_chunked`), resampling back to the input's rate and
 length, and the per-channel least-squares rescaling of the four estimates to the mixture
@@ -28,8 +28,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tf_metatasnet.inference.apply import apply_chunked, window_alignment
+from tf_metatasnet.inference.apply import (CHUNK_SECONDS, CONTEXT_SECONDS, apply_chunked, default_overlap,
+                                          window_alignment)
+from tf_metatasnet.inference.backends.base import Backend
+from tf_metatasnet.inference.backends.factory import make_backend
+from tf_metatasnet.inference.backends.keras import KerasBackend
+from tf_metatasnet.inference.backends.tflite import TFLiteBackend
 from tf_metatasnet.audio import AudioError, AudioReader, AudioWriter, StreamResampler
+from tf_metatasnet.checkpoints.pretrained import from_preset
 
 _BLOCK = 1 << 16  # frames per read/write block
 
@@ -100,59 +106,14 @@ class _Analysis:
     stds: np.ndarray     # (stages, channels) standard deviation of each stage signal
 
 
-class KerasBackend:
-    """Runs a ``MetaTasNet`` in this process: the :class:`Separator`'s default backend.
-
-    A *backend* maps one batch of normalised windows to estimates; the separator does
-    everything else. Other backends: ``tf_metatasnet.inference.backends.serving`` (TF Serving) and
-    ``tf_metatasnet.inference.backends.tflite`` (one instrument's TFLite model). A backend has:
-
-    - ``rates``: the input rates, the first stage's (the *base* rate) first;
-    - ``stride``: the model's stride in base samples;
-    - ``sources``: the names of the estimates it returns, in order;
-    - ``window``: its fixed input length in base samples, or ``None`` for any length;
-    - ``rescale``: ``"lstsq"`` (the four estimates rescaled to the mixture by least
-      squares, as the authors) or ``"std"`` (multiplied by the std of the last input, for
-      a backend that returns one instrument);
-    - ``__call__(inputs)``: one ``(n, samples_i)`` float32 array per rate ->
-      ``(n, len(sources), samples_last)``.
-
-    Args:
-        model: a ``MetaTasNet``.
-        jit_compile: compile the model with XLA (faster after a one-off compilation).
-        device: a TensorFlow device such as ``"/CPU:0"`` or ``"/GPU:0"`` (default: TF's choice).
-    """
-
-    window = None
-    rescale = "lstsq"
-
-    def __init__(self, model, jit_compile: bool = True, device: "str | None" = None):
-        import tensorflow as tf
-
-        self.model = model
-        self.rates = tuple(model.config.stage_rates)
-        self.stride = model.config.stride(0)
-        self.sources = tuple(model.sources)
-        self.device = device
-        self._tf = tf
-        self._separate = tf.function(model.separate, jit_compile=jit_compile,
-                                     reduce_retracing=True)
-
-    def __call__(self, inputs: list) -> np.ndarray:
-        tf = self._tf
-        tensors = [tf.constant(x) for x in inputs]
-        if self.device:
-            with tf.device(self.device):
-                return self._separate(tensors).numpy()
-        return self._separate(tensors).numpy()
-
-
 class Separator:
     """Separates whole songs with a Meta-TasNet model or another backend.
 
     Args:
-        model: a ``MetaTasNet`` (e.g. from ``tf_metatasnet.load_model``), or a backend (see
-            :class:`KerasBackend`), e.g. a TF Serving client or a TFLite model.
+        model: a ``MetaTasNet`` (e.g. from ``tf_metatasnet.load_model``; run by a
+            :class:`~tf_metatasnet.inference.backends.keras.KerasBackend`), or any
+            :class:`~tf_metatasnet.inference.backends.base.Backend`, e.g. a TF Serving client
+            or a TFLite model (see :func:`make_separator`).
         chunk_seconds: length of the region each model call keeps (default 20 s).
         context_seconds: extra audio given to the model on each side of it (default 4 s;
             the authors' evaluation uses 8 s). Larger chunks and context bring the result
@@ -169,18 +130,18 @@ class Separator:
             inputs keep their channels, each separated on its own.
     """
 
-    def __init__(self, model, chunk_seconds: float = 20.0, context_seconds: float = 4.0,
+    def __init__(self, model, chunk_seconds: float = CHUNK_SECONDS, context_seconds: float = CONTEXT_SECONDS,
                  overlap_seconds: "float | None" = None, batch_size: int = 1, jit_compile: bool = True,
                  device: "str | None" = None, downmix: bool = False):
         if overlap_seconds is None:
-            overlap_seconds = min(1.0, chunk_seconds / 4)
+            overlap_seconds = default_overlap(chunk_seconds)
         if chunk_seconds <= 0 or context_seconds < 0 or not 0 <= overlap_seconds < chunk_seconds:
             raise ValueError("need chunk_seconds > 0, context_seconds >= 0 and "
                              "0 <= overlap_seconds < chunk_seconds")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.backend = (KerasBackend(model, jit_compile, device) if hasattr(model, "config")
-                        else model)
+        self.backend = (model if isinstance(model, Backend)
+                        else KerasBackend(model, jit_compile, device)).check()
         self.model = getattr(self.backend, "model", None)
         self.chunk_seconds = chunk_seconds
         self.context_seconds = context_seconds
@@ -433,6 +394,52 @@ class Separator:
                         writer.write(block[..., others].sum(-1))
                     else:
                         writer.write(block[..., index[name]])
+
+
+def make_separator(backend: str = "keras", model=None, **options) -> Separator:
+    """A :class:`Separator` whose model runs on the backend called ``backend``.
+
+    Args:
+        backend: ``keras``, ``serving`` or ``tflite`` (``tf_metatasnet.inference.backends``).
+        model: for ``keras`` a ``MetaTasNet`` (default: the bundled default model); for
+            ``serving`` the server's URL; for ``tflite`` the ``.tflite`` file, whose
+            metadata also fixes the chunking.
+        **options: the ``Separator``'s (``chunk_seconds``, ``batch_size``, ``downmix``...);
+            ``jit_compile`` and ``device`` go to a Keras backend, ``num_threads`` to a
+            TFLite one.
+
+    Raises:
+        ValueError: an unknown backend, a missing ``model``, or chunking options for a
+            TFLite model (its windows are fixed).
+    """
+    backend_options = {key: options.pop(key) for key in ("jit_compile", "device", "num_threads", "sources")
+                       if key in options}
+    if backend == "keras":
+        if model is None:
+            model = from_preset("default")
+        return Separator(make_backend("keras", model, **backend_options), **options)
+    if model is None:
+        raise ValueError(f"the {backend} backend needs a model: "
+                         + ("the server's URL" if backend == "serving" else "a .tflite file"))
+    runner = make_backend(backend, model, **backend_options)
+    if isinstance(runner, TFLiteBackend):
+        fixed = [key for key in ("chunk_seconds", "context_seconds", "overlap_seconds")
+                 if options.get(key) is not None]
+        if fixed:
+            raise ValueError(f"{runner}: a TFLite model's windows are fixed by its metadata; "
+                             f"{', '.join(fixed)} cannot be changed")
+        options = {**options, **runner.chunking_seconds()}
+    return Separator(runner, **options)
+
+
+def serving_separator(url: str, sources: "Sequence[str] | None" = None, **options) -> Separator:
+    """``make_separator("serving", url, ...)`` (the name of earlier versions)."""
+    return make_separator("serving", url, sources=sources, **options)
+
+
+def load_tflite_separator(path: "str | os.PathLike", num_threads: int = 1, downmix: bool = False) -> Separator:
+    """``make_separator("tflite", path, ...)`` (the name of earlier versions)."""
+    return make_separator("tflite", path, num_threads=num_threads, downmix=downmix)
 
 
 def _check_writable(paths) -> list[str]:

@@ -1,6 +1,6 @@
 """Meta-TasNet's training objective: SI-SNR, reconstruction, latent (dis)similarity.
 
-Pure tensor functions, written after the authors' definitions (``REFERENCE.md``), plus
+Pure tensor functions, written after the authors' definitions (github.com/pfnet-research/meta-tasnet), plus
 ``SISNRLoss``, a Keras loss for plain separation estimates. The combined, stage-summed
 objective that needs the model's encoder and decoder is ``MetaTasNet.compute_objective``,
 which calls ``stage_objective`` below for every stage.

@@ -10,7 +10,7 @@ over three steps.
 
 :func:`release_free_memory` (glibc's ``malloc_trim``) hands the heaps' free pages back to
 the system. ``metatasnet train`` calls it after every training batch (the
-:class:`ReleaseMemory` callback of ``tf_metatasnet.training.train``), which keeps the peak at one
+:class:`ReleaseMemory` callback of ``tf_metatasnet.training.callbacks``), which keeps the peak at one
 step's working set (5.9 GB above) at no measurable cost in time. (Fixing the mmap
 threshold instead also steadies the memory, but makes the input pipeline, which allocates
 many 10-100 MB tensors, three times slower.)

@@ -1,6 +1,6 @@
 """The paper's optimizer: Ranger (RAdam + Lookahead), and its learning-rate schedule.
 
-Meta-TasNet is trained (``REFERENCE.md``, "Training recipe") with Ranger, betas
+Meta-TasNet is trained (the authors' code, github.com/pfnet-research/meta-tasnet) with Ranger, betas
 ``(0.95, 0.999)``, eps ``1e-5``, Lookahead ``k=6, alpha=0.5``, weight decay ``5e-4``, a
 learning rate of ``1e-3`` annealed with cosine warm restarts (period 200,000 steps, each
 restart's peak times 0.85) and gradients clipped to a global norm of 5.0.
@@ -326,7 +326,7 @@ def build_optimizer(name="ranger", learning_rate=1e-3, weight_decay=5e-4, clipno
         **kwargs: further arguments of the optimizer, e.g. ``beta_1`` or
             ``gradient_accumulation_steps``; they override the recipe's.
 
-    With the defaults this is the recipe of ``REFERENCE.md``: Ranger with betas
+    With the defaults this is the authors' recipe: Ranger with betas
     ``(0.95, 0.999)``, eps ``1e-5``, ``k=6``, ``alpha=0.5``, weight decay ``5e-4``, global
     norm 5.0 and cosine warm restarts of period 200,000 steps with peaks times 0.85.
     """

@@ -11,7 +11,7 @@ import tf_metatasnet as tm
 from tf_metatasnet.export.calibration import calibration_windows, generated_song
 from tf_metatasnet.export.report import format_table, measure, report_song, si_sdr
 from tf_metatasnet.export.folding import fold_generator
-from tf_metatasnet.inference.separator import Separator
+from tf_metatasnet.inference.separator import Separator, make_separator
 from tf_metatasnet.cli import build_parser
 from tf_metatasnet.presets import get_config
 from tf_metatasnet.export.tflite.options import (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, QUANTIZATIONS,
@@ -20,7 +20,8 @@ from tf_metatasnet.export.tflite.convert import (FLOAT16_PATTERNS, INT8_FLOAT16_
                                                  op_report)
 from tf_metatasnet.export.tflite.export import export_tflite, statistics_windows
 from tf_metatasnet.export.tflite.flatbuffer import constants as named_constants
-from tf_metatasnet.inference.backends.tflite import TFLiteBackend, load_tflite_separator, read_metadata
+from tf_metatasnet.inference.backends.base import Backend
+from tf_metatasnet.inference.backends.tflite import TFLiteBackend, read_metadata
 from tf_metatasnet.export.tflite.weights import (MIN_ELEMENTS, dequantize_int8, fc_input_hessians, fully_connected_weights,
                                          gptq_round, inside, quantize_int8, quantize_weights, zero_border)
 
@@ -500,17 +501,18 @@ def test_runner_separates_songs_like_keras(exported):
     model, chunking, paths = exported
     folded = fold_generator(model)
 
-    class KerasVocals:  # the float reference behind the same separator, chunking and padding
-        rates, stride, sources, window, rescale = RATES, chunking.align, ("vocals",), chunking.window, "std"
+    class KerasVocals(Backend):  # the float reference behind the same separator, chunking and padding
+        name, rates, stride, sources = "keras-vocals", RATES, chunking.align, ("vocals",)
+        window, rescale = chunking.window, "std"
 
-        def __call__(self, inputs):
+        def separate_chunk(self, inputs):
             return folded.separate(inputs).numpy()[:, 3:4]
 
     options = dict(chunk_seconds=0.64, context_seconds=0.32, overlap_seconds=0.16)
     # several windows; shorter than one window (zero-padded); shorter than one model frame
     for seconds in (3.3, 0.5, 0.1):
         song = np.stack([generated_song(seconds, seed=1), generated_song(seconds, seed=2)], axis=1)
-        stems = load_tflite_separator(paths["float32"]).separate(song, 44100)
+        stems = make_separator("tflite", paths["float32"]).separate(song, 44100)
         reference = Separator(KerasVocals(), **options).separate(song, 44100)
         assert list(stems) == ["vocals"] and stems["vocals"].shape == song.shape
         assert si_sdr(stems["vocals"], reference["vocals"]) > 40
@@ -641,7 +643,7 @@ def test_metadata_and_option_errors_name_the_problem(exported, tmp_path):
         read_metadata(broken)
     # One instrument cannot give "the others" of --two-stems.
     with pytest.raises(ValueError, match="needs a model of several stems"):
-        load_tflite_separator(source).separate_file(tmp_path / "song.wav", tmp_path / "out",
+        make_separator("tflite", source).separate_file(tmp_path / "song.wav", tmp_path / "out",
                                                     two_stems="vocals")
 
 

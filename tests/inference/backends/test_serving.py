@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from tf_serving_stub import start_grpc_server, start_rest_server
 
-from tf_metatasnet.inference.separator import Separator
-from tf_metatasnet.inference.backends.serving import RestBackend, ServingError, serving_backend, serving_separator
 from tf_metatasnet.data.synth.toy import synthesize_track
+from tf_metatasnet.inference.backends.serving import RestBackend, ServingError, serving_backend
+from tf_metatasnet.inference.separator import Separator, make_separator
 
 CHUNKING = dict(chunk_seconds=1.28, context_seconds=0.32, overlap_seconds=0.32)
 
@@ -33,7 +33,7 @@ def song():
 def test_rest_client_separates_a_song_like_the_local_separator(servers, song):
     model, url, _ = servers
     local = Separator(model, jit_compile=False, **CHUNKING).separate(song, 22050)
-    served = serving_separator(f"{url}/v1/models/metatasnet/versions/3", **CHUNKING).separate(song, 22050)
+    served = make_separator("serving", f"{url}/v1/models/metatasnet/versions/3", **CHUNKING).separate(song, 22050)
     assert list(served) == ["drums", "bass", "other", "vocals"]
     for name in local:
         assert served[name].shape == song.shape
@@ -42,8 +42,8 @@ def test_rest_client_separates_a_song_like_the_local_separator(servers, song):
 
 def test_grpc_client_gives_the_rest_clients_result(servers, song):
     _, url, target = servers
-    rest = serving_separator(f"{url}/v1/models/metatasnet_vocals", **CHUNKING).separate(song, 22050)
-    grpc = serving_separator(f"grpc://{target}/metatasnet_vocals", **CHUNKING).separate(song, 22050)
+    rest = make_separator("serving", f"{url}/v1/models/metatasnet_vocals", **CHUNKING).separate(song, 22050)
+    grpc = make_separator("serving", f"grpc://{target}/metatasnet_vocals", **CHUNKING).separate(song, 22050)
     assert list(rest) == list(grpc) == ["vocals"]                   # one instrument: scaled by std
     np.testing.assert_allclose(grpc["vocals"], rest["vocals"], rtol=1e-5, atol=1e-6)
 
@@ -84,7 +84,7 @@ def test_separate_command_uses_the_server(servers, song, tmp_path):
                  "--server", f"{url}/v1/models/metatasnet_vocals", "--chunk-seconds", "1.28",
                  "--context-seconds", "0.32", "--overlap-seconds", "0.32"]) == 0
     written, rate = soundfile.read(tmp_path / "out" / "song" / "vocals.wav")
-    expected = serving_separator(f"{url}/v1/models/metatasnet_vocals", **CHUNKING).separate(song, 22050)
+    expected = make_separator("serving", f"{url}/v1/models/metatasnet_vocals", **CHUNKING).separate(song, 22050)
     assert rate == 22050 and written.shape == song.shape
     np.testing.assert_allclose(written, expected["vocals"], atol=1e-6)
     assert main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "x"),

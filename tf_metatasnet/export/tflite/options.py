@@ -61,6 +61,8 @@ class Chunking:
 
 #: The variants ``export_tflite`` writes (``tf_metatasnet.export.tflite.convert`` says what each is).
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8_weights", "int8")
+#: Those that need no calibration audio (``metatasnet demo`` offers these).
+UNCALIBRATED_QUANTIZATIONS = tuple(q for q in QUANTIZATIONS if q != "int8")
 
 #: How ``dynamic`` and ``int8_weights`` round their ``FULLY_CONNECTED`` weights: ``gptq``
 #: (``weights.gptq_round``, from the float model's inputs to each layer) or

@@ -276,29 +276,54 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
     Returns:
         the new flatbuffer.
     """
-    types, builtin = schema.TensorType, schema.BuiltinOperator
-    float_weights, rounding = dict(float_weights or {}), dict(rounding or {})
     float16 = [re.compile(pattern) for pattern in float16]
     model = read_model(model_content)
-    parameters = SymmetricParameters
-    zero_vectors, codes = {}, {}
-    stored = {}                                  # (old buffer, shape, axis) -> (new buffer, scales)
+    store = _Store(model)
+    for graph in model.subgraphs:
+        rewrite = _GraphRewrite(store, graph)
+        for index, tensor in enumerate(list(graph.tensors)):
+            rewrite.tensor(index, tensor, min_elements, min_slice, dict(float_weights or {}),
+                           dict(rounding or {}), float16)
+        rewrite.place_restorers()
+    _drop_replaced_data(model)
+    return write_model(model)
 
-    def operator_code(builtin_code, version):
-        if (builtin_code, version) not in codes:
+
+class _Store:
+    """A model being rewritten: the operator codes and stored buffers its graphs share.
+
+    Equal constants share a buffer in the converter's output; their stored forms do too.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.codes = {}                # (builtin code, version) -> operator code index
+        self.stored = {}               # (old buffer, shape, dtype, axis, name) -> (new buffer, scales)
+        self.zero_vectors = {}         # SymmetricParameters' shared zero points
+
+    def operator_code(self, builtin_code: int, version: int) -> int:
+        """The index of the model's operator code for ``builtin_code`` at ``version`` (added if new)."""
+        if (builtin_code, version) not in self.codes:
             code = schema.OperatorCodeT()
             code.builtinCode = code.deprecatedBuiltinCode = builtin_code
             code.version = version
-            model.operatorCodes.append(code)
-            codes[(builtin_code, version)] = len(model.operatorCodes) - 1
-        return codes[(builtin_code, version)]
+            self.model.operatorCodes.append(code)
+            self.codes[(builtin_code, version)] = len(self.model.operatorCodes) - 1
+        return self.codes[(builtin_code, version)]
 
-    def store(tensor, values, axis=None, rounded=None):
-        """The index of a new buffer with ``values``, shared by equal constants (the converter
-        shares equal constants' buffers), and the int8 scales (``None`` for int16);
+    def buffer(self, values: np.ndarray) -> int:
+        """The index of a new buffer holding ``values``' bytes."""
+        buffer = schema.BufferT()
+        buffer.data = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
+        self.model.buffers.append(buffer)
+        return len(self.model.buffers) - 1
+
+    def store(self, tensor, values: np.ndarray, axis=None, rounded=None):
+        """``(buffer index, int8 scales or None)`` of ``values`` stored small: int8 along
+        ``axis`` (float32 values), float16 (``axis="float16"``) or as given (int16);
         ``rounded``: the int8 values and scales to store instead of rounding ``values``."""
         key = (tensor.buffer, values.shape, values.dtype.str, axis, None if rounded is None else tensor.name)
-        if key not in stored:
+        if key not in self.stored:
             scales = None
             if rounded is not None:
                 values, scales = np.asarray(rounded[0], np.int8), np.asarray(rounded[1], np.float32)
@@ -306,133 +331,161 @@ def quantize_weights(model_content: bytes, min_elements: int = MIN_ELEMENTS,
                 values = values.astype(np.float16)
             elif values.dtype == np.float32:
                 values, scales = quantize_int8(values, axis)
-            buffer = schema.BufferT()
-            buffer.data = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
-            model.buffers.append(buffer)
-            stored[key] = (len(model.buffers) - 1, scales)
-        return stored[key]
+            self.stored[key] = (self.buffer(values), scales)
+        return self.stored[key]
 
-    for graph in model.subgraphs:
+    def parameters(self, scales, axis) -> SymmetricParameters:
+        return SymmetricParameters(scales, axis, self.zero_vectors)
+
+
+class _GraphRewrite:
+    """One graph's constants stored small, each read back through a new operator."""
+
+    def __init__(self, store: _Store, graph):
+        self.store, self.graph = store, graph
         read, written = set(), set()
         for operator in graph.operators:
             read.update(int(t) for t in (operator.inputs if operator.inputs is not None else []))
             written.update(int(t) for t in (operator.outputs if operator.outputs is not None else []))
-        kept = written | {int(t) for t in graph.inputs} | {int(t) for t in graph.outputs}
-        restored = {}                    # stored tensor -> (restored tensor, operators; None once placed)
+        self.read = read
+        self.kept = written | {int(t) for t in graph.inputs} | {int(t) for t in graph.outputs}
+        self.restored = {}   # stored tensor -> (restored tensor, its operators; None once placed)
 
-        def new_tensor(shape, tensor_type, name, buffer=0):
-            tensor = schema.TensorT()
-            tensor.shape, tensor.type, tensor.buffer, tensor.name = list(shape), tensor_type, buffer, name
-            graph.tensors.append(tensor)
-            return len(graph.tensors) - 1
+    # ---------------------------------------------------------------- step 1: choose
+    def tensor(self, index, tensor, min_elements, min_slice, float_weights, rounding, float16) -> None:
+        """Stores ``tensor`` small if it is a large constant that an operator reads."""
+        types, shape = schema.TensorType, [int(d) for d in tensor.shape] if tensor.shape is not None else None
+        name = (tensor.name or b"").decode()
+        data = self.store.model.buffers[tensor.buffer].data if tensor.buffer else None
+        rounded = rounding.get(name)
+        if rounded is not None and list(np.shape(rounded[0])) != shape:
+            raise ValueError(f"rounded values for {name!r} have shape {np.shape(rounded[0])}, "
+                             f"the tensor {shape}")
+        constant = data is not None and index in self.read and index not in self.kept
+        if name in float_weights and constant:
+            values = np.asarray(float_weights[name], np.float32)     # in place of a quantizer's int8
+            if list(values.shape) != shape:
+                raise ValueError(f"float values for {name!r} have shape {values.shape}, the tensor {shape}")
+            tensor.type, tensor.quantization = types.FLOAT32, None
+        else:
+            if SymmetricParameters.shares(tensor.quantization):      # the converter's int8 weights
+                if rounded is not None and constant:
+                    tensor.buffer, scales = self.store.store(tensor, np.asarray(rounded[0], np.int8), 0, rounded)
+                    tensor.quantization = self.store.parameters(scales, 0)   # still hybrid
+                    return
+                tensor.quantization = self.store.parameters(tensor.quantization.scale,
+                                                            tensor.quantization.quantizedDimension)
+            scales = tensor.quantization.scale if tensor.quantization is not None else None
+            quantized = scales is not None and len(scales) > 0   # an integer kernel's (int32 bias...)
+            if (not constant or tensor.isVariable or shape is None or quantized
+                    or tensor.type not in (types.FLOAT32, types.INT32) or len(data) < 4 * min_elements):
+                return
+            dtype = np.float32 if tensor.type == types.FLOAT32 else np.int32
+            values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype).reshape(shape)
+        if values.dtype == np.float32 and any(pattern.search(name) for pattern in float16):
+            self._as_float16(index, tensor, values)
+        elif values.dtype == np.float32:
+            self._as_int8(index, tensor, values, min_elements, min_slice, rounded)
+        elif np.iinfo(np.int16).min <= values.min() and values.max() <= np.iinfo(np.int16).max:
+            self._as_int16(index, tensor, values)
 
-        def restore(index, tensor, buffer, output_type, operator, border=None):
-            """Points ``tensor`` at its stored ``buffer`` and makes ``operator`` turn it back
-            into a new ``output_type`` tensor, which every old user will read. With a zero
-            ``border`` ((before, after) per axis), the buffer holds the values inside it
-            and a ``PAD`` puts the zeros back."""
-            shape, name = [int(d) for d in tensor.shape], tensor.name or b""
-            tensor.buffer = buffer
-            operator.inputs = [index]
-            operators = [operator]
-            if border is not None:
-                tensor.shape = np.asarray([n - a - b for n, (a, b) in zip(shape, border)], np.int32)
-                tensor.shapeSignature = None
-                operator.outputs = [new_tensor(tensor.shape, output_type, name + b"/trimmed")]
-                paddings = schema.BufferT()
-                paddings.data = np.asarray(border, np.int32).reshape(-1).view(np.uint8)
-                model.buffers.append(paddings)
-                pad = schema.OperatorT()
-                pad.opcodeIndex = operator_code(builtin.PAD, 1)
-                pad.builtinOptionsType = schema.BuiltinOptions.PadOptions
-                pad.builtinOptions = schema.PadOptionsT()
-                pad.inputs = [operator.outputs[0], new_tensor((len(shape), 2), types.INT32, name + b"/paddings",
-                                                              len(model.buffers) - 1)]
-                operators.append(pad)
-            operators[-1].outputs = [new_tensor(shape, output_type, name + b"/restored")]
-            restored[index] = (operators[-1].outputs[0], operators)
-        for index, tensor in enumerate(list(graph.tensors)):
-            name = (tensor.name or b"").decode()
-            data = model.buffers[tensor.buffer].data if tensor.buffer else None
-            rounded = rounding.get(name)
-            if rounded is not None and list(np.shape(rounded[0])) != [int(d) for d in tensor.shape]:
-                raise ValueError(f"rounded values for {name!r} have shape {np.shape(rounded[0])}, "
-                                 f"the tensor {[int(d) for d in tensor.shape]}")
-            if name in float_weights and data is not None and index in read and index not in kept:
-                values = np.asarray(float_weights[name], np.float32)     # in place of a quantizer's int8
-                if list(values.shape) != [int(d) for d in tensor.shape]:
-                    raise ValueError(f"float values for {name!r} have shape {values.shape}, "
-                                     f"the tensor {[int(d) for d in tensor.shape]}")
-                tensor.type, tensor.quantization, dtype = types.FLOAT32, None, np.float32
-            else:
-                if parameters.shares(tensor.quantization):          # the converter's int8 weights
-                    if rounded is not None and data is not None and index not in kept:
-                        tensor.buffer, scales = store(tensor, np.asarray(rounded[0], np.int8), 0, rounded)
-                        tensor.quantization = parameters(scales, 0, zero_vectors)  # still hybrid
-                        continue
-                    tensor.quantization = parameters(tensor.quantization.scale,
-                                                     tensor.quantization.quantizedDimension, zero_vectors)
-                scales = tensor.quantization.scale if tensor.quantization is not None else None
-                quantized = scales is not None and len(scales) > 0   # an integer kernel's (int32 bias...)
-                if (index in kept or index not in read or tensor.isVariable or tensor.shape is None
-                        or quantized or tensor.type not in (types.FLOAT32, types.INT32) or data is None
-                        or len(data) < 4 * min_elements):
-                    continue
-                dtype = np.float32 if tensor.type == types.FLOAT32 else np.int32
-                values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype)
-                values = values.reshape([int(d) for d in tensor.shape])
-            operator, border = schema.OperatorT(), None
-            if dtype == np.float32 and any(pattern.search(name) for pattern in float16):
-                buffer, _ = store(tensor, values, "float16")    # float16 and DEQUANTIZE (3)
-                tensor.type, output_type = types.FLOAT16, types.FLOAT32
-                operator.opcodeIndex = operator_code(builtin.DEQUANTIZE, 3)
-                operator.builtinOptionsType = schema.BuiltinOptions.DequantizeOptions
-                operator.builtinOptions = schema.DequantizeOptionsT()
-            elif dtype == np.float32:            # int8 and DEQUANTIZE (2: per tensor, 5: per channel)
-                if rounded is not None:
-                    axis = 0
-                    buffer, scales = store(tensor, values, axis, rounded)
-                else:
-                    border = zero_border(values, min_elements)
-                    values = inside(values, border)
-                    axis = scale_axis(values, min_slice)
-                    buffer, scales = store(tensor, values, axis)
-                tensor.quantization = parameters(scales, 0 if axis is None else axis, zero_vectors)
-                tensor.type, output_type = types.INT8, types.FLOAT32
-                operator.opcodeIndex = operator_code(builtin.DEQUANTIZE, 2 if axis is None else 5)
-                operator.builtinOptionsType = schema.BuiltinOptions.DequantizeOptions
-                operator.builtinOptions = schema.DequantizeOptionsT()
-            elif np.iinfo(np.int16).min <= values.min() and values.max() <= np.iinfo(np.int16).max:
-                buffer, _ = store(tensor, values.astype(np.int16))   # int16 and CAST
-                tensor.type, output_type = types.INT16, types.INT32
-                operator.opcodeIndex = operator_code(builtin.CAST, 1)
-                operator.builtinOptionsType = schema.BuiltinOptions.CastOptions
-                operator.builtinOptions = options = schema.CastOptionsT()
-                options.inDataType, options.outDataType = types.INT16, types.INT32
-            else:
-                continue
-            restore(index, tensor, buffer, output_type, operator, border)
+    # ---------------------------------------------------------------- step 2: store
+    def _as_float16(self, index, tensor, values) -> None:
+        """float16, and ``DEQUANTIZE`` (version 3) back to float32."""
+        buffer, _ = self.store.store(tensor, values, "float16")
+        tensor.type = schema.TensorType.FLOAT16
+        operator = self._operator(schema.BuiltinOperator.DEQUANTIZE, 3, "DequantizeOptions")
+        self._restore(index, tensor, buffer, schema.TensorType.FLOAT32, operator)
 
-        operators = []                           # each new operator just before its tensor's first user
-        for operator in graph.operators:
+    def _as_int8(self, index, tensor, values, min_elements, min_slice, rounded) -> None:
+        """int8 with per-slice scales (or GPTQ's), and ``DEQUANTIZE`` (2: per tensor, 5: per
+        channel) back to float32; all-zero border slices dropped and padded back."""
+        border = None
+        if rounded is not None:
+            axis = 0
+            buffer, scales = self.store.store(tensor, values, axis, rounded)
+        else:
+            border = zero_border(values, min_elements)
+            values = inside(values, border)
+            axis = scale_axis(values, min_slice)
+            buffer, scales = self.store.store(tensor, values, axis)
+        tensor.quantization = self.store.parameters(scales, 0 if axis is None else axis)
+        tensor.type = schema.TensorType.INT8
+        operator = self._operator(schema.BuiltinOperator.DEQUANTIZE, 2 if axis is None else 5,
+                                  "DequantizeOptions")
+        self._restore(index, tensor, buffer, schema.TensorType.FLOAT32, operator, border)
+
+    def _as_int16(self, index, tensor, values) -> None:
+        """int16, and ``CAST`` back to int32 (exact)."""
+        buffer, _ = self.store.store(tensor, values.astype(np.int16))
+        tensor.type = schema.TensorType.INT16
+        operator = self._operator(schema.BuiltinOperator.CAST, 1, "CastOptions")
+        operator.builtinOptions.inDataType = schema.TensorType.INT16
+        operator.builtinOptions.outDataType = schema.TensorType.INT32
+        self._restore(index, tensor, buffer, schema.TensorType.INT32, operator)
+
+    def _operator(self, builtin_code: int, version: int, options: str):
+        """A new operator of ``builtin_code`` with empty options of the schema's ``options`` table."""
+        operator = schema.OperatorT()
+        operator.opcodeIndex = self.store.operator_code(builtin_code, version)
+        operator.builtinOptionsType = getattr(schema.BuiltinOptions, options)
+        operator.builtinOptions = getattr(schema, f"{options}T")()
+        return operator
+
+    def _new_tensor(self, shape, tensor_type, name, buffer=0) -> int:
+        tensor = schema.TensorT()
+        tensor.shape, tensor.type, tensor.buffer, tensor.name = list(shape), tensor_type, buffer, name
+        self.graph.tensors.append(tensor)
+        return len(self.graph.tensors) - 1
+
+    def _restore(self, index, tensor, buffer, output_type, operator, border=None) -> None:
+        """Points ``tensor`` at its stored ``buffer`` and makes ``operator`` turn it back into a
+        new ``output_type`` tensor, which every old user will read. With a zero ``border``
+        ((before, after) per axis), the buffer holds the values inside it and a ``PAD`` puts
+        the zeros back."""
+        shape, name = [int(d) for d in tensor.shape], tensor.name or b""
+        tensor.buffer = buffer
+        operator.inputs = [index]
+        operators = [operator]
+        if border is not None:
+            tensor.shape = np.asarray([n - a - b for n, (a, b) in zip(shape, border)], np.int32)
+            tensor.shapeSignature = None
+            operator.outputs = [self._new_tensor(tensor.shape, output_type, name + b"/trimmed")]
+            paddings = self.store.buffer(np.asarray(border, np.int32))
+            pad = self._operator(schema.BuiltinOperator.PAD, 1, "PadOptions")
+            pad.inputs = [operator.outputs[0], self._new_tensor((len(shape), 2), schema.TensorType.INT32,
+                                                                name + b"/paddings", paddings)]
+            operators.append(pad)
+        operators[-1].outputs = [self._new_tensor(shape, output_type, name + b"/restored")]
+        self.restored[index] = (operators[-1].outputs[0], operators)
+
+    # ---------------------------------------------------------------- step 3: place
+    def place_restorers(self) -> None:
+        """Puts each new operator just before its tensor's first user, and points every user
+        at the restored tensor."""
+        operators = []
+        for operator in self.graph.operators:
             if operator.inputs is not None:
                 inputs = [int(t) for t in operator.inputs]
                 for position, tensor in enumerate(inputs):
-                    if tensor in restored:
-                        output, placing = restored[tensor]
+                    if tensor in self.restored:
+                        output, placing = self.restored[tensor]
                         if placing is not None:
                             operators.extend(placing)
-                            restored[tensor] = (output, None)
+                            self.restored[tensor] = (output, None)
                         inputs[position] = output
                 operator.inputs = inputs
             operators.append(operator)
-        graph.operators = operators
+        self.graph.operators = operators
 
+
+def _drop_replaced_data(model) -> None:
+    """Step 4: empties the buffers no tensor reads any more (the replaced float32 data) and
+    makes every buffer pack aligned."""
     referenced = {t.buffer for graph in model.subgraphs for t in graph.tensors}
     referenced.update(entry.buffer for entry in model.metadata or [])
     for index, buffer in enumerate(model.buffers):
         packed = AlignedBuffer()
-        packed.data = buffer.data if index in referenced else None   # replaced float32 data dropped
+        packed.data = buffer.data if index in referenced else None
         # (Buffers stored outside the flatbuffer, offset/size, of models over 2 GB: not supported.)
         model.buffers[index] = packed
-    return write_model(model)

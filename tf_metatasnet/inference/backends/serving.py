@@ -1,7 +1,7 @@
 """Separating songs through TF Serving (REST or gRPC), chunk by chunk.
 
 :class:`RestBackend` and :class:`GrpcBackend` are :class:`~tf_metatasnet.inference.separator.Separator`
-backends: the song is resampled, normalised and cut into windows with context by
+backends (:class:`~tf_metatasnet.inference.backends.base.Backend`): the song is resampled, normalised and cut into windows with context by
 :func:`tf_metatasnet.inference.apply.apply_chunked` here, and each window is one ``Predict``
 request to a model exported by ``metatasnet export saved-model``, so requests stay the
 size of a window whatever the song's length.
@@ -16,7 +16,7 @@ with ``url`` the model's address, ``http://host:8501/v1/models/<name>`` (optiona
 ``/versions/<n>``). gRPC uses ``tensorflow-serving-api`` (the ``serving`` extra) with
 ``grpc://host:8500/<name>``.
 
-    separator = serving_separator("http://localhost:8501/v1/models/metatasnet")
+    separator = make_separator("serving", "http://localhost:8501/v1/models/metatasnet")
     separator.separate_file("song.mp3", "separated")
 """
 
@@ -30,13 +30,15 @@ from typing import Sequence
 from urllib.parse import urlparse
 
 import numpy as np
+import tensorflow as tf
 
+from tf_metatasnet.config import MetaTasNetConfig
+from tf_metatasnet.inference.backends.base import Backend
 from tf_metatasnet.sources import SOURCES
-from tf_metatasnet.inference.separator import Separator
 
-#: The stage rates and stride of every preset (``MetaTasNetConfig`` defaults).
-DEFAULT_RATES = (8000, 16000, 32000)
-DEFAULT_STRIDE = 20
+#: The stage rates and stride of every preset (``MetaTasNetConfig``'s defaults).
+DEFAULT_RATES = MetaTasNetConfig().stage_rates
+DEFAULT_STRIDE = MetaTasNetConfig().stride(0)
 
 
 class ServingError(OSError):
@@ -46,7 +48,7 @@ class ServingError(OSError):
     """
 
 
-class _ServingBackend(abc.ABC):
+class ServingBackend(Backend):
     """What the REST and gRPC backends share: the model's interface; each defines ``predict``.
 
     Args:
@@ -57,6 +59,7 @@ class _ServingBackend(abc.ABC):
         stride: the model's stride in base samples.
     """
 
+    name = "serving"
     window = None
 
     def __init__(self, sources: Sequence[str] = SOURCES, rates: Sequence[int] = DEFAULT_RATES,
@@ -66,12 +69,13 @@ class _ServingBackend(abc.ABC):
         self.stride = stride
         self.rescale = "lstsq" if len(self.sources) > 1 else "std"
         self.input_names = [f"mixture_{rate}" for rate in self.rates]
+        self.check()
 
     @abc.abstractmethod
     def predict(self, inputs: dict) -> dict:
         """``{input name: array}`` -> ``{output name: array}``."""
 
-    def __call__(self, inputs: list) -> np.ndarray:
+    def separate_chunk(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         outputs = self.predict(dict(zip(self.input_names, inputs)))
         missing = [name for name in self.sources if name not in outputs]
         if missing:
@@ -79,13 +83,13 @@ class _ServingBackend(abc.ABC):
         return np.stack([np.asarray(outputs[name], np.float32) for name in self.sources], axis=1)
 
 
-class RestBackend(_ServingBackend):
+class RestBackend(ServingBackend):
     """TF Serving's REST ``:predict`` API (columnar ``inputs`` format).
 
     Args:
         url: the model's address, ``http://host:8501/v1/models/<name>[/versions/<n>]``.
         timeout: seconds per request (default 600).
-        **kwargs: ``sources``, ``rates``, ``stride`` (see ``_ServingBackend``).
+        **kwargs: ``sources``, ``rates``, ``stride`` (see ``ServingBackend``).
     """
 
     def __init__(self, url: str, timeout: float = 600.0, **kwargs):
@@ -119,28 +123,27 @@ class RestBackend(_ServingBackend):
         return outputs
 
 
-class GrpcBackend(_ServingBackend):
+class GrpcBackend(ServingBackend):
     """TF Serving's gRPC ``PredictionService.Predict`` (needs ``tensorflow-serving-api``).
 
     Args:
         target: ``host:port`` of the server's gRPC port (8500 by default in TF Serving).
         model: the model name.
         timeout: seconds per request (default 600).
-        **kwargs: ``sources``, ``rates``, ``stride`` (see ``_ServingBackend``).
+        **kwargs: ``sources``, ``rates``, ``stride`` (see ``ServingBackend``).
     """
 
     def __init__(self, target: str, model: str, timeout: float = 600.0, **kwargs):
         super().__init__(**kwargs)
-        try:
+        try:  # optional: the ``serving`` extra
             import grpc
             from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
         except ImportError:
             raise ImportError("gRPC serving needs tensorflow-serving-api: "
                               "pip install 'tf-metatasnet[serving]'") from None
-        import tensorflow as tf
 
         self.target, self.model, self.timeout = target, model, timeout
-        self._tf, self._predict_pb2 = tf, predict_pb2
+        self._predict_pb2 = predict_pb2
         # A window's inputs exceed gRPC's default 4 MB message limit.
         options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(
@@ -155,15 +158,15 @@ class GrpcBackend(_ServingBackend):
         request.model_spec.name = self.model
         request.model_spec.signature_name = "serving_default"
         for name, x in inputs.items():
-            request.inputs[name].CopyFrom(self._tf.make_tensor_proto(np.asarray(x, np.float32)))
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(x, np.float32)))
         try:
             response = self._stub.Predict(request, timeout=self.timeout)
         except self._grpc.RpcError as error:
             raise ServingError(f"{self}: {error.code().name} ({error.details()})") from None
-        return {name: self._tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
 
 
-def serving_backend(url: str, sources: "Sequence[str] | None" = None, **kwargs) -> _ServingBackend:
+def serving_backend(url: str, sources: "Sequence[str] | None" = None, **kwargs) -> ServingBackend:
     """The backend for ``url``: ``http(s)://host:port/v1/models/<name>[/versions/<n>]``
     (REST) or ``grpc://host:port/<name>`` (gRPC).
 
@@ -184,9 +187,3 @@ def serving_backend(url: str, sources: "Sequence[str] | None" = None, **kwargs) 
             raise ValueError(f"{url}: expected grpc://host:port/<name>")
         return GrpcBackend(parsed.netloc, name, sources=sources, **kwargs)
     raise ValueError(f"{url}: the server URL must start with http://, https:// or grpc://")
-
-
-def serving_separator(url: str, sources: "Sequence[str] | None" = None, **separator_options) -> Separator:
-    """A ``Separator`` whose model runs on the TF Serving server at ``url``
-    (see :func:`serving_backend`); ``separator_options`` as ``Separator``'s."""
-    return Separator(serving_backend(url, sources), **separator_options)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Sequence
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
-from tf_metatasnet.inference.separator import Separator
+from tf_metatasnet.inference.backends.base import Backend
 
+#: The metadata format this backend reads (and ``tf_metatasnet.export.tflite`` writes).
 FORMAT = "tf_metatasnet.tflite/1"
 
 
@@ -44,7 +47,7 @@ def read_metadata(path: "str | os.PathLike") -> dict:
     return metadata
 
 
-class TFLiteBackend:
+class TFLiteBackend(Backend):
     """One instrument's TFLite model in ``ai_edge_litert``'s interpreter (batch 1, fixed window).
 
     Args:
@@ -52,11 +55,10 @@ class TFLiteBackend:
         num_threads: interpreter threads (default 1).
     """
 
+    name = "tflite"
     rescale = "std"
 
     def __init__(self, path: "str | os.PathLike", num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.path = os.fspath(path)
         self.metadata = metadata = read_metadata(self.path)
         inputs = sorted(metadata["inputs"], key=lambda item: item["factor"])
@@ -69,6 +71,17 @@ class TFLiteBackend:
         details = self.interpreter.get_input_details()
         self._inputs = [details[item["index"]]["index"] for item in inputs]      # by rate
         self._output = self.interpreter.get_output_details()[metadata["output"]["index"]]["index"]
+        self.check()
+
+    def __str__(self) -> str:
+        return self.path
+
+    def chunking_seconds(self) -> dict:
+        """The metadata's chunking, as the ``Separator``'s ``*_seconds`` options."""
+        base = self.metadata["base_rate"]
+        return {"chunk_seconds": self.metadata["chunk"] / base,
+                "context_seconds": self.metadata["context"] / base,
+                "overlap_seconds": self.metadata["overlap"] / base}
 
     def run_window(self, window: list) -> np.ndarray:
         """One window: per rate ``(1, window * factor)`` -> ``(1, window * out_factor)``."""
@@ -77,17 +90,7 @@ class TFLiteBackend:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output)
 
-    def __call__(self, inputs: list) -> np.ndarray:
+    def separate_chunk(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         # inputs: per rate (n, samples_i); the model takes one item at a time.
         outputs = [self.run_window([x[k:k + 1] for x in inputs]) for k in range(len(inputs[0]))]
         return np.stack(outputs)  # (n, 1, samples_last)
-
-
-def load_tflite_separator(path: "str | os.PathLike", num_threads: int = 1,
-                          downmix: bool = False) -> Separator:
-    """A ``Separator`` running the TFLite model at ``path`` with its metadata's chunking."""
-    backend = TFLiteBackend(path, num_threads)
-    meta = backend.metadata
-    base = meta["base_rate"]
-    return Separator(backend, chunk_seconds=meta["chunk"] / base, context_seconds=meta["context"] / base,
-                     overlap_seconds=meta["overlap"] / base, downmix=downmix)
