@@ -23,8 +23,18 @@ SLOW_FIRST = ("test_train.py", "test_demo.py", "test_convert.py", "test_metatasn
               "test_evaluate.py", "test_strategies.py")
 
 
+#: Module fixtures that take a minute or more to build (a TFLite export of every variant,
+#: a whole demo run): every test that uses one is ``slow`` (``-m "not slow"`` leaves it out).
+SLOW_FIXTURES = {"exported", "demo"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Puts the files of ``SLOW_FIRST`` first, in that order; the rest keep theirs."""
+    """Marks the tests of ``SLOW_FIXTURES`` slow; puts the files of ``SLOW_FIRST`` first, in
+    that order (the rest keep theirs)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
     def rank(item):
         name = item.path.name
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from signals import random_mixtures
 
 from tf_metatasnet.export.folding import fold_generator
@@ -67,6 +68,7 @@ def test_signature_shown_by_saved_model_cli(tiny_export):
     assert outputs.count("shape: (-1, -1)") == 4
     assert "Method name is: tensorflow/serving/predict" in outputs
 
+@pytest.mark.slow
 
 def test_saved_models_run_with_tensorflow_only(tiny_export, tmp_path):
     model, base = tiny_export

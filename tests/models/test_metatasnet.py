@@ -18,7 +18,7 @@ def test_paper_preset_has_as_many_values_as_the_original_state_dict():
     assert model.count_params() == 45_545_602
 
 
-@pytest.mark.parametrize("preset", ["tiny", "compact"])
+@pytest.mark.parametrize("preset", ["tiny", pytest.param("compact", marks=pytest.mark.slow)])
 def test_receptive_field_is_what_the_built_depthwise_convolutions_reach(preset):
     """``receptive_field_seconds`` against the layers the model actually has: the stages
     are chained frame by frame, so every depthwise convolution's reach adds up."""
@@ -219,6 +219,7 @@ def test_dropout_only_while_training():
     trained = model(mixtures, training=True)[-1].numpy()
     assert not np.allclose(trained, a)
 
+@pytest.mark.slow
 
 def test_keras_fit_lowers_the_training_loss():
     keras.utils.set_random_seed(1)
@@ -240,6 +241,7 @@ def test_keras_fit_lowers_the_training_loss():
     assert np.isfinite(evaluation["loss"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("silent", [False, True])
 def test_xla_compiled_gradients_are_finite_and_equal_the_graph_ones(silent):
     """Training with jit_compile=True: the gradients equal those of the plain graph.
@@ -272,6 +274,7 @@ def test_xla_compiled_gradients_are_finite_and_equal_the_graph_ones(silent):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=2e-3, atol=2e-3 * float(np.abs(a.numpy()).max()) + 1e-6,
                                    err_msg=variable.path)
 
+@pytest.mark.slow
 
 def test_recomputed_tcn_gives_the_same_loss_and_gradients():
     """Gradient checkpointing of the masking TCN (recompute_tcn) changes memory, not results."""

@@ -7,9 +7,14 @@ import os
 import socket
 import subprocess
 import sys
+
 import distributed_worker
 import numpy as np
+import pytest
 from locations import SUPPORT
+
+#: Each runs training in worker processes: half a minute or more.
+pytestmark = pytest.mark.slow
 
 
 def _reference(toy_cache, replicas, pipelines, initial_file):

@@ -87,6 +87,7 @@ def test_spectrogram_statistics_equal_numpy(toy_cache):
         np.testing.assert_allclose(std, frames.std(axis=0), rtol=1e-3, atol=5e-3)  # float32 STFT
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------ fit, resume
 def test_fit_lowers_the_loss_and_writes_the_run(toy_cache, tmp_path):
     config = tiny_config(toy_cache, tmp_path / "run", epochs=3, steps_per_epoch=6,
@@ -122,6 +123,7 @@ def test_fit_lowers_the_loss_and_writes_the_run(toy_cache, tmp_path):
     with pytest.raises(TrainError, match="--resume"):
         train(config)
 
+@pytest.mark.slow
 
 def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_path):
     import keras
@@ -165,6 +167,7 @@ def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_
     with pytest.raises(TrainError, match="no checkpoint"):
         train(tiny_config(toy_cache, tmp_path / "c"), resume=True)
 
+@pytest.mark.slow
 
 def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
     import keras
@@ -205,6 +208,7 @@ def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
     with pytest.raises(TrainError, match=r"missing\.keras: no such model file \(initial_weights\)"):
         train(tiny_config(toy_cache, tmp_path / "c", initial_weights=str(tmp_path / "missing.keras")))
 
+@pytest.mark.slow
 
 def test_mixed_precision_trains(toy_cache, tmp_path):
     import keras
@@ -217,6 +221,7 @@ def test_mixed_precision_trains(toy_cache, tmp_path):
     assert keras.mixed_precision.global_policy().name == "float32"  # restored
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------ CLI
 def test_cli_train_and_resume(toy_cache, tmp_path):
     from tf_metatasnet import cli
