@@ -14,10 +14,12 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tf_metatasnet", "tf_metatasnet.*"]),
     # The bundled default model and the demo song (tf_metatasnet.assets).
-    package_data={"tf_metatasnet": ["assets/*.keras", "assets/*.yaml", "assets/demo_song/*.flac"]},
+    package_data={"tf_metatasnet.assets": ["*.keras", "*.yaml", "demo_song/*.flac"]},
     install_requires=[
+        # TensorFlow, Keras and LiteRT pinned to the minor versions the tests ran with: the
+        # few internals tf_metatasnet/compat.py uses may change in any release.
         "tensorflow>=2.21,<2.22",
-        "keras>=3.10,<4",
+        "keras>=3.15,<3.16",
         "numpy>=1.26,<3",
         "tqdm>=4.66,<5",
         # Audio I/O and resampling (tensorflow-io is not used: its last release cannot load
@@ -33,8 +35,13 @@ setup(
         "tensorflow-datasets>=4.9.6,<5",
         # Training logs (keras.callbacks.TensorBoard); TensorFlow no longer installs it.
         "tensorboard>=2.20,<3",
-        # The LiteRT interpreter: runs, checks and measures the exported TFLite models.
-        "ai-edge-litert>=2.3,<3",
+        # The LiteRT interpreter: runs, checks and measures the exported TFLite models; its
+        # TFLite schema reads and edits them (tf_metatasnet.export.tflite.flatbuffer).
+        "ai-edge-litert>=2.3,<2.4",
+        # Read and written directly: .keras weights (HDF5), TFLite flatbuffers, TFDS paths.
+        "h5py>=3.10,<4",
+        "flatbuffers>=24.3,<26",
+        "etils>=1.5,<2",
         # metatasnet demo's spectrogram figure.
         "matplotlib>=3.8,<4",
         # Generated MIDI songs (tf_metatasnet.data.synth.midi_songs), rendered by FluidSynth.
@@ -43,7 +50,9 @@ setup(
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).
         "torch": ["torch>=2.6,<2.14"],
-        "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22"],
+        # The tests; import-linter checks the import contract (.importlinter).
+        "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22",
+                "import-linter>=2.1,<3"],
         # gRPC client of TF Serving (tf_metatasnet.inference.backends.serving.GrpcBackend); REST needs nothing.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },

@@ -45,8 +45,8 @@ def main() -> None:
 
     import tf_metatasnet as tm
     from tf_metatasnet.export.calibration import calibration_windows
-    from tf_metatasnet.export.tflite.options import Chunking
     from tf_metatasnet.export.tflite.export import export_tflite
+    from tf_metatasnet.export.tflite.options import Chunking
     from tf_metatasnet.inference.backends.tflite import TFLiteBackend
 
     model = tm.build_model(args.preset)

@@ -92,8 +92,7 @@ def training_gflop_per_example(config, seconds: float) -> float:
 
 def toy_tracks_for(train_tracks: int) -> int:
     """Tracks to ask ``make_toy_dataset`` for so that musdb's train split holds ``train_tracks``."""
-    from tf_metatasnet.data.synth.dataset import track_names
-    from tf_metatasnet.data.synth.dataset import validation_track_names
+    from tf_metatasnet.data.synth.dataset import track_names, validation_track_names
 
     valid = set(validation_track_names())
     tracks = train_tracks
@@ -133,9 +132,9 @@ def worker(args) -> dict:
     """One run in this (fresh) process: builds the pipeline and times ``--batches`` batches."""
     import tensorflow as tf  # noqa: F401
 
-    from tf_metatasnet.presets import get_config
-    from tf_metatasnet.data.pipeline import DataConfig, train_dataset
     from tf_metatasnet.data.cache import open_prepared
+    from tf_metatasnet.data.pipeline import DataConfig, train_dataset
+    from tf_metatasnet.presets import get_config
 
     config = get_config(PRESET)
     prepared = open_prepared(args.cache)

@@ -15,7 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 from locations import FIXTURES  # noqa: E402
 
-
 #: The slowest test files (minutes each on 2 cores), started first: pytest.ini runs the files
 #: on two xdist workers, a file per worker at a time (``--dist loadfile``, so a module's
 #: fixtures are built once), and the run ends when the longest queue does.

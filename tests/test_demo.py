@@ -11,12 +11,11 @@ import pytest
 import soundfile
 
 import tf_metatasnet as tm
+from tf_metatasnet import assets
 from tf_metatasnet import demo as demo_module
-from tf_metatasnet import assets as pretrained
 from tf_metatasnet.cli import main
 from tf_metatasnet.data.musdb import read_stem_folder
-from tf_metatasnet.demo import (FIGURE_DPI, FIGURE_INCHES, format_demo_table, render_demo_song,
-                                run_demo)
+from tf_metatasnet.demo import FIGURE_DPI, FIGURE_INCHES, format_demo_table, render_demo_song, run_demo
 from tf_metatasnet.export.tflite.metadata import model_version
 
 SOURCES = ("drums", "bass", "other", "vocals")
@@ -74,7 +73,7 @@ def _medians(values):
 
 
 def test_the_shipped_demo_song_is_small_stereo_and_aligned():
-    folder = pretrained.demo_song_dir()
+    folder = assets.demo_song_dir()
     infos = [soundfile.info(os.path.join(folder, f"{name}.flac")) for name in SOURCES]
     assert all((i.samplerate, i.channels, i.format, i.subtype) == (44100, 2, "FLAC", "PCM_16") for i in infos)
     assert len({i.frames for i in infos}) == 1
@@ -192,18 +191,18 @@ def test_run_demo_rejects_unknown_tflite_settings_before_separating(song, model_
 
 def test_missing_assets_are_one_line_errors_naming_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="default_model.keras: no bundled default model") as error:
-        pretrained.default_model_path(tmp_path)
+        assets.default_model_path(tmp_path)
     assert "\n" not in str(error.value) and str(tmp_path) in str(error.value)
     with pytest.raises(FileNotFoundError, match=r"drums.flac: no bundled demo song"):
-        pretrained.demo_song_dir(tmp_path)
+        assets.demo_song_dir(tmp_path)
     (tmp_path / "default_model.keras").write_bytes(b"")
-    assert pretrained.default_model_path(tmp_path) == str(tmp_path / "default_model.keras")
-    assert pretrained.demo_song_dir() == os.path.join(pretrained.assets_dir(), "demo_song")
+    assert assets.default_model_path(tmp_path) == str(tmp_path / "default_model.keras")
+    assert assets.demo_song_dir() == os.path.join(assets.assets_dir(), "demo_song")
 
 
 def test_separate_without_model_uses_the_default_and_says_when_it_is_missing(tmp_path, monkeypatch,
                                                                              capsys):
-    monkeypatch.setattr(pretrained, "assets_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(assets, "assets_dir", lambda: str(tmp_path))
     status = main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out")])
     error = capsys.readouterr().err.strip().splitlines()
     assert status != 0 and len(error) == 1
@@ -211,11 +210,11 @@ def test_separate_without_model_uses_the_default_and_says_when_it_is_missing(tmp
 
 
 def test_the_bundled_default_model_loads_and_is_small():
-    path = pretrained.default_model_path()
+    path = assets.default_model_path()
     assert os.path.getsize(path) <= 5_000_000
     model = tm.load_model(path)
     assert tuple(model.sources) == SOURCES
-    assert os.path.isfile(os.path.join(pretrained.assets_dir(), pretrained.DEFAULT_MODEL_CONFIG))
+    assert os.path.isfile(os.path.join(assets.assets_dir(), assets.DEFAULT_MODEL_CONFIG))
 
 
 def test_spectrogram_db_puts_a_sine_in_its_bin():
@@ -233,7 +232,7 @@ def test_spectrogram_db_puts_a_sine_in_its_bin():
 
 def test_render_demo_song_reproduces_the_shipped_song(tmp_path):
     render_demo_song(tmp_path)
-    shipped = pretrained.demo_song_dir()
+    shipped = assets.demo_song_dir()
     for name in SOURCES:
         a = soundfile.read(os.path.join(shipped, f"{name}.flac"), dtype="int16")[0]
         b = soundfile.read(tmp_path / f"{name}.flac", dtype="int16")[0]

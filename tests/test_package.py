@@ -30,10 +30,9 @@ def test_help_does_not_import_tensorflow():
 
 
 def test_lazy_public_names_are_the_modules_objects():
+    from tf_metatasnet.checkpoints import saving
     from tf_metatasnet.checkpoints.pretrained import from_preset
     from tf_metatasnet.inference.separator import Separator
-
-    from tf_metatasnet.checkpoints import saving
     from tf_metatasnet.models import metatasnet as model
 
     assert tm.load_model is saving.load_model and tm.save_model is saving.save_model

@@ -1,7 +1,7 @@
 """The one module that reaches into internals of our dependencies.
 
 Everywhere else the package uses public APIs of TensorFlow, Keras, LiteRT and TFDS only
-(``tests/test_compat.py`` greps the package for it). What has no public API is here, one
+(``tests/test_architecture.py`` checks the package for it). What has no public API is here, one
 function or class each, saying what it touches and why nothing public does it; the
 tests of this module check that each internal still exists with the form used here and
 fail with a message naming it, the dependency and the pinned version the day it changes
@@ -16,6 +16,7 @@ import logging
 import keras
 import tensorflow_datasets as tfds
 from etils import epath
+
 # TensorFlow 2 has no public API for freezing variables into constants; the TFLite
 # converter and TF Serving graphs need it (see ``freeze``).
 from tensorflow.python.framework import convert_to_constants

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tf_metatasnet.audio import (AudioError, AudioReader, AudioWriter, StreamResampler, read_audio,
-                                 resample, write_audio)
+from tf_metatasnet.audio import AudioError, AudioReader, AudioWriter, StreamResampler, read_audio, resample, write_audio
 
 
 def _tone(rate=44100, seconds=1.0, channels=2, frequency=440.0):

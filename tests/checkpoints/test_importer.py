@@ -9,10 +9,10 @@ import argparse
 import os
 
 import numpy as np
+import official_reference as ref
 import pytest
 import torch
 
-import official_reference as ref
 import tf_metatasnet as tm
 from tf_metatasnet import cli
 from tf_metatasnet.checkpoints.importer import CheckpointError, import_official

@@ -6,9 +6,14 @@ import soundfile as sf
 import tensorflow as tf
 
 from tf_metatasnet.audio import resample
+from tf_metatasnet.data.pipeline import (
+    DataConfig,
+    crop_frames,
+    make_same_track_example,
+    train_dataset,
+    validation_dataset,
+)
 from tf_metatasnet.presets import get_config
-from tf_metatasnet.data.pipeline import (DataConfig, crop_frames, make_same_track_example,
-                                train_dataset, validation_dataset)
 
 RATES = (8000, 16000, 32000)
 STRIDE = get_config("tiny").W

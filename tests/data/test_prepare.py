@@ -19,7 +19,7 @@ import tensorflow_datasets as tfds
 
 from tf_metatasnet.audio import resample
 from tf_metatasnet.cli import main
-from tf_metatasnet.data.cache import PrepareError, PreparedDataset, open_prepared
+from tf_metatasnet.data.cache import PreparedDataset, PrepareError, open_prepared
 from tf_metatasnet.data.musdb_multirate import config_name, segment_starts
 from tf_metatasnet.data.prepare import prepare_musdb
 

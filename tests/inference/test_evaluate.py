@@ -10,8 +10,7 @@ import pytest
 import tf_metatasnet as tm
 from tf_metatasnet.cli import main
 from tf_metatasnet.data.musdb import load_musdb
-from tf_metatasnet.inference.evaluate import (METRICS, evaluate_tracks, format_table,
-                                    score_table)
+from tf_metatasnet.inference.evaluate import METRICS, evaluate_tracks, format_table, score_table
 from tf_metatasnet.inference.separator import Separator
 
 SOURCES = ("drums", "bass", "other", "vocals")

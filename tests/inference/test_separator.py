@@ -227,8 +227,8 @@ def test_default_model_stems_sum_back_to_the_mixture(tmp_path):
     """`metatasnet separate` without --model uses the bundled default model, and with a
     trained model the least-squares-rescaled stems add up to the mixture: what the
     decoder does not reconstruct is small (a random model's sum is only the projection)."""
-    from tf_metatasnet.data.musdb import read_stem_folder
     from tf_metatasnet.assets import demo_song_dir
+    from tf_metatasnet.data.musdb import read_stem_folder
 
     _, mixture, rate = read_stem_folder(demo_song_dir())
     soundfile.write(tmp_path / "song.wav", mixture, rate, subtype="FLOAT")

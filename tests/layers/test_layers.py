@@ -16,8 +16,18 @@ import pytest
 
 import tf_metatasnet.layers as tml
 from tf_metatasnet.layers import (
-    Decoder, Encoder, InstrumentConv1x1, InstrumentDepthwiseConv, InstrumentGroupNorm, InstrumentLayer,
-    LogSpectrogram, MaskingTCN, SharedPReLU, Stage, TCNLayer, WeightGenerator,
+    Decoder,
+    Encoder,
+    InstrumentConv1x1,
+    InstrumentDepthwiseConv,
+    InstrumentGroupNorm,
+    InstrumentLayer,
+    LogSpectrogram,
+    MaskingTCN,
+    SharedPReLU,
+    Stage,
+    TCNLayer,
+    WeightGenerator,
 )
 from tf_metatasnet.layers.spectrogram import reflect_indices
 

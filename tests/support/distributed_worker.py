@@ -60,9 +60,9 @@ def reference_weights(cache_dir, replicas, pipelines, initial):
     import keras
     import tensorflow as tf
 
+    from tf_metatasnet.data.cache import open_prepared
     from tf_metatasnet.data.pipeline import train_dataset
     from tf_metatasnet.models.metatasnet import MetaTasNet
-    from tf_metatasnet.data.cache import open_prepared
     from tf_metatasnet.training.loop import build_optimizer_from_config
 
     config = make_config(cache_dir, "default", tempfile.mkdtemp())

@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from locations import REPO
 
 from tf_metatasnet.training.optimizers import Ranger, build_optimizer, cosine_warm_restarts

@@ -14,7 +14,6 @@ from tf_metatasnet.training.loop import build_training_model, train
 from tf_metatasnet.training.statistics import compute_spectrogram_statistics
 
 
-
 def tiny_config(cache, output_dir, **changes):
     values = {
         "model": "tiny",

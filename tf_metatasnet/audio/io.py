@@ -23,6 +23,7 @@ import numpy as np
 import soundfile
 
 from tf_metatasnet.atomic import PendingFile
+from tf_metatasnet.programs import find_program
 
 #: Output formats and their soundfile subtype (mp3 is encoded by ffmpeg).
 FORMATS = {"wav": "FLOAT", "flac": "PCM_24", "mp3": None}
@@ -33,10 +34,10 @@ class AudioError(ValueError):
 
 
 def _ffmpeg() -> str:
-    path = shutil.which("ffmpeg")
-    if path is None:
-        raise AudioError("ffmpeg is not installed (needed for this format; e.g. apt-get install ffmpeg)")
-    return path
+    try:
+        return find_program("ffmpeg", "this format")
+    except FileNotFoundError as error:
+        raise AudioError(str(error)) from None
 
 
 class AudioReader:

@@ -4,7 +4,7 @@ The separator resamples with soxr, which has no Java port. The Android demo
 (``android_demo/core``, class ``SincResampler``) therefore uses this algorithm, written
 twice: here in NumPy and there in Java, step for step, so that the shared test vectors
 (``android_demo/tools/make_test_vectors.py``) can check the Java code sample for sample.
-Its quality is tested against soxr (``tests/test_sinc_resample.py``).
+Its quality is tested against soxr (``tests/audio/test_sinc.py``).
 
 Algorithm: Kaiser-windowed sinc interpolation with exact rational ratios (polyphase).
 With ``g = gcd(rate_in, rate_out)``, ``up = rate_out / g`` and ``down = rate_in / g``,

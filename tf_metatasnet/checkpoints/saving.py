@@ -13,6 +13,7 @@ import numpy as np
 
 from tf_metatasnet.atomic import write_atomically
 from tf_metatasnet.checkpoints.importer import import_official
+
 # Imported for its side effect too: it registers the model's classes for ``load_model``.
 from tf_metatasnet.models.metatasnet import MetaTasNet
 

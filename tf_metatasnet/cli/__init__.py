@@ -13,8 +13,18 @@ import argparse
 import os
 import sys
 
-from tf_metatasnet.cli import (demo, evaluate, export_saved_model, export_tflite, import_official, info,
-                               make_toy_dataset, prepare, separate, train)
+from tf_metatasnet.cli import (
+    demo,
+    evaluate,
+    export_saved_model,
+    export_tflite,
+    import_official,
+    info,
+    make_toy_dataset,
+    prepare,
+    separate,
+    train,
+)
 
 #: The commands, in ``--help``'s order.
 COMMANDS = (import_official, info, separate, evaluate, demo, make_toy_dataset, prepare, train)

@@ -33,8 +33,13 @@ def register(commands) -> None:
 def run(args) -> int:
     # Imported here, not at the top: TensorFlow loads only when the command runs.
     from tf_metatasnet.data.musdb import load_musdb
-    from tf_metatasnet.inference.evaluate import (BASELINE_GAINS, BaselineSeparator, evaluate_tracks,
-                                                  format_table, score_table)
+    from tf_metatasnet.inference.evaluate import (
+        BASELINE_GAINS,
+        BaselineSeparator,
+        evaluate_tracks,
+        format_table,
+        score_table,
+    )
 
     tracks = load_musdb(args.musdb, is_wav=args.is_wav, subset=args.subset, tracks=args.tracks)
     if args.baseline:

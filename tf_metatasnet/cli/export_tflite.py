@@ -6,9 +6,16 @@ import math
 import os
 
 from tf_metatasnet.cli.options import SOURCE_CHOICES, non_negative_float
-from tf_metatasnet.export.tflite.options import (CHUNK_SECONDS, CONTEXT_SECONDS, GPTQ_WINDOW_SECONDS,
-                                                 GPTQ_WINDOWS, OVERLAP_SECONDS, QUANTIZATIONS,
-                                                 WEIGHT_ROUNDINGS, Chunking)
+from tf_metatasnet.export.tflite.options import (
+    CHUNK_SECONDS,
+    CONTEXT_SECONDS,
+    GPTQ_WINDOW_SECONDS,
+    GPTQ_WINDOWS,
+    OVERLAP_SECONDS,
+    QUANTIZATIONS,
+    WEIGHT_ROUNDINGS,
+    Chunking,
+)
 
 
 def register(formats) -> None:

@@ -37,11 +37,23 @@ from tqdm import tqdm
 from tf_metatasnet import compat
 from tf_metatasnet.atomic import write_json_atomically
 from tf_metatasnet.audio import resample
-from tf_metatasnet.data.cache import (FORMAT_VERSION, PREPARED_JSON, PrepareError, PreparedDataset,
-                                      make_builder, open_prepared)
+from tf_metatasnet.data.cache import (
+    FORMAT_VERSION,
+    PREPARED_JSON,
+    PreparedDataset,
+    PrepareError,
+    make_builder,
+    open_prepared,
+)
 from tf_metatasnet.data.musdb import list_split_tracks
-from tf_metatasnet.data.musdb_multirate import (INT16_PEAK, MusdbMultirate, config_name, read_meta,
-                                                segment_starts, track_folders)
+from tf_metatasnet.data.musdb_multirate import (
+    INT16_PEAK,
+    MusdbMultirate,
+    config_name,
+    read_meta,
+    segment_starts,
+    track_folders,
+)
 from tf_metatasnet.data.splits import SPLITS, TFDS_SPLITS
 from tf_metatasnet.errors import one_line
 from tf_metatasnet.sources import SOURCES

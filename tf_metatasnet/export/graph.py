@@ -33,6 +33,7 @@ from tf_metatasnet.layers.instrument_conv import InstrumentConv1x1
 from tf_metatasnet.layers.spectrogram import LogSpectrogram
 from tf_metatasnet.layers.traversal import sublayers
 
+
 def make_exportable(model):
     """Switches ``model``'s spectrograms and per-instrument 1x1 convs to their export
     formulations (same weights, same values; ``exportable`` of ``LogSpectrogram`` and

@@ -27,10 +27,10 @@ from tf_metatasnet.assets import demo_song_dir
 from tf_metatasnet.atomic import write_json_atomically
 from tf_metatasnet.audio import read_audio
 from tf_metatasnet.data.musdb import read_stem_folder
-from tf_metatasnet.inference.apply import apply_to_arrays
-from tf_metatasnet.inference.backends.keras import KerasBackend
 from tf_metatasnet.export.calibration import stage_signals
 from tf_metatasnet.export.tflite.convert import op_report
+from tf_metatasnet.inference.apply import apply_to_arrays
+from tf_metatasnet.inference.backends.keras import KerasBackend
 from tf_metatasnet.inference.backends.tflite import TFLiteBackend, read_metadata
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import os
 
 from tf_metatasnet.atomic import write_text_atomically
-from tf_metatasnet.export.graph import instrument_signature, save_signature, stems_signature
 from tf_metatasnet.export.folding import fold_generator
+from tf_metatasnet.export.graph import instrument_signature, save_signature, stems_signature
 
 
 def models_config(models: "dict[str, str]") -> str:

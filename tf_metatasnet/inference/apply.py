@@ -27,7 +27,6 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-
 #: Whole-song defaults (the ``Separator``'s and ``metatasnet separate``'s): regions of 20 s
 #: kept from each model call, with 4 s of context on each side (the authors' evaluation
 #: uses 8), joined by a crossfade of :func:`default_overlap`.

@@ -28,14 +28,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tf_metatasnet.inference.apply import (CHUNK_SECONDS, CONTEXT_SECONDS, apply_chunked, default_overlap,
-                                          window_alignment)
+from tf_metatasnet.audio import AudioError, AudioReader, AudioWriter, StreamResampler
+from tf_metatasnet.checkpoints.pretrained import from_preset
+from tf_metatasnet.inference.apply import (
+    CHUNK_SECONDS,
+    CONTEXT_SECONDS,
+    apply_chunked,
+    default_overlap,
+    window_alignment,
+)
 from tf_metatasnet.inference.backends.base import Backend
 from tf_metatasnet.inference.backends.factory import make_backend
 from tf_metatasnet.inference.backends.keras import KerasBackend
 from tf_metatasnet.inference.backends.tflite import TFLiteBackend
-from tf_metatasnet.audio import AudioError, AudioReader, AudioWriter, StreamResampler
-from tf_metatasnet.checkpoints.pretrained import from_preset
 
 _BLOCK = 1 << 16  # frames per read/write block
 

@@ -103,7 +103,7 @@ class MaskingTCN(keras.layers.Layer):
 
     def call(self, x, embedding=None, training=False):
         # Only in graph mode (tf.function, as Keras's fit runs): eagerly, tf.recompute_grad's
-        # variable gradients are wrong (TF 2.21; tests/test_model.py checks both modes).
+        # variable gradients are wrong (TF 2.21; tests/models/test_metatasnet.py checks both modes).
         recompute = self.recompute and training and not tf.executing_eagerly()
         segment = self._checkpointed if recompute else self._plain
         x = segment(self._head, x, embedding)  # (instruments, batch, time, B)

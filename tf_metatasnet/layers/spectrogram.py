@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from tf_metatasnet.layers.initializers import torch_uniform
 
-
 #: ``log10(p + 1e-8) = log10(SCALE * p + SCALE * 1e-8) - log10(SCALE)``: with SCALE = 1e4
 #: every scalar of the export formulation is a normal float16 number (1e-8 is not: it
 #: rounds to 0).

@@ -7,10 +7,10 @@ import tensorflow as tf
 
 from tf_metatasnet.compat import SelfBuildingModelMixin
 from tf_metatasnet.config import MetaTasNetConfig
-from tf_metatasnet.presets import get_config
-from tf_metatasnet.sources import SOURCES
 from tf_metatasnet.layers.stage import Stage
 from tf_metatasnet.models.losses import source_masks, stage_objective
+from tf_metatasnet.presets import get_config
+from tf_metatasnet.sources import SOURCES
 
 
 @keras.saving.register_keras_serializable(package="tf_metatasnet")

@@ -14,7 +14,6 @@ from tf_metatasnet.config import MetaTasNetConfig
 from tf_metatasnet.data.pipeline import DataConfig
 from tf_metatasnet.presets import PRESETS, get_config
 
-
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 

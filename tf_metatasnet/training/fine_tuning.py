@@ -8,7 +8,6 @@ from tf_metatasnet.checkpoints.saving import load_model
 from tf_metatasnet.models.metatasnet import MetaTasNet
 from tf_metatasnet.training.config import TrainError
 
-
 #: Model config fields that only shape the training, not the weights: they may differ
 #: between a run and the model its ``initial_weights`` come from.
 TRAINING_ONLY_FIELDS = ("reconstruction_loss_weight", "dissimilarity_loss_weight",

@@ -6,9 +6,9 @@ import mido
 import numpy as np
 import pytest
 
+from tf_metatasnet.cli import main
 from tf_metatasnet.data.synth import dataset, midi_songs
 from tf_metatasnet.sources import SOURCES, STEMS
-from tf_metatasnet.cli import main
 
 
 def _notes(midi):

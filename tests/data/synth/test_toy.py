@@ -13,6 +13,7 @@ from tf_metatasnet.data.synth import toy
 from tf_metatasnet.data.synth.dataset import make_toy_dataset, track_names, validation_track_names
 from tf_metatasnet.data.synth.toy import synthesize_track
 from tf_metatasnet.sources import SOURCES, STEMS
+
 RATE = 44100
 SECONDS = 6  # the conftest datasets: 3 training tracks (1 in the valid split), 2 test tracks
 

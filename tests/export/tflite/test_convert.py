@@ -8,22 +8,34 @@ import numpy as np
 import pytest
 
 import tf_metatasnet as tm
-from tf_metatasnet.export.calibration import calibration_windows, generated_song
-from tf_metatasnet.export.report import format_table, measure, report_song, si_sdr
-from tf_metatasnet.export.folding import fold_generator
-from tf_metatasnet.inference.separator import Separator, make_separator
 from tf_metatasnet.cli import build_parser
-from tf_metatasnet.presets import get_config
-from tf_metatasnet.export.tflite.options import (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, QUANTIZATIONS,
-                                                 Chunking)
-from tf_metatasnet.export.tflite.convert import (FLOAT16_PATTERNS, INT8_FLOAT16_PATTERNS, float_compute_weights,
-                                                 op_report)
+from tf_metatasnet.export.calibration import calibration_windows, generated_song
+from tf_metatasnet.export.folding import fold_generator
+from tf_metatasnet.export.report import format_table, measure, report_song, si_sdr
+from tf_metatasnet.export.tflite.convert import (
+    FLOAT16_PATTERNS,
+    INT8_FLOAT16_PATTERNS,
+    float_compute_weights,
+    op_report,
+)
 from tf_metatasnet.export.tflite.export import export_tflite, statistics_windows
 from tf_metatasnet.export.tflite.flatbuffer import constants as named_constants
+from tf_metatasnet.export.tflite.options import CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS, QUANTIZATIONS, Chunking
+from tf_metatasnet.export.tflite.weights import (
+    MIN_ELEMENTS,
+    dequantize_int8,
+    fc_input_hessians,
+    fully_connected_weights,
+    gptq_round,
+    inside,
+    quantize_int8,
+    quantize_weights,
+    zero_border,
+)
 from tf_metatasnet.inference.backends.base import Backend
 from tf_metatasnet.inference.backends.tflite import TFLiteBackend, read_metadata
-from tf_metatasnet.export.tflite.weights import (MIN_ELEMENTS, dequantize_int8, fc_input_hessians, fully_connected_weights,
-                                         gptq_round, inside, quantize_int8, quantize_weights, zero_border)
+from tf_metatasnet.inference.separator import Separator, make_separator
+from tf_metatasnet.presets import get_config
 
 RATES = (8000, 16000, 32000)
 CONTRACT_KEYS = {"format", "model_version", "instrument", "sources", "quantization", "base_rate",
@@ -85,7 +97,7 @@ def _constants(content):
 
 def _padded_back(model, index, values):
     """``values`` of stored constant ``index`` with the zeros that a ``PAD`` after its
-    ``DEQUANTIZE`` puts back (``tflite_weights.zero_border``), if any."""
+    ``DEQUANTIZE`` puts back (``weights.zero_border``), if any."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     graph = model.subgraphs[0]
@@ -544,8 +556,8 @@ def test_report_separates_the_song_it_is_given(exported):
 def test_report_song_is_the_demo_mixture_or_any_audio_file(tmp_path):
     import soundfile
 
-    from tf_metatasnet.data.musdb import read_stem_folder
     from tf_metatasnet.assets import demo_song_dir
+    from tf_metatasnet.data.musdb import read_stem_folder
 
     audio, rate, described = report_song()
     _, mixture, demo_rate = read_stem_folder(demo_song_dir())

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from tf_metatasnet.export.report import si_sdr
-from tf_metatasnet.export.tflite.ranges import (activation_histograms, calibrated_bounds, mse_range, mse_ranges,
-                                         with_ranges)
+from tf_metatasnet.export.tflite.ranges import (
+    activation_histograms,
+    calibrated_bounds,
+    mse_range,
+    mse_ranges,
+    with_ranges,
+)
 
 
 def _rounding_error(values, low, high, levels=256):

@@ -3,8 +3,10 @@ process, TF Serving (a real SavedModel behind TF Serving's REST API) and TFLite.
 
 import numpy as np
 import pytest
+import soundfile
 from tf_serving_stub import start_rest_server
 
+from tf_metatasnet.cli import main
 from tf_metatasnet.data.synth.toy import synthesize_track
 from tf_metatasnet.export.tflite.export import export_tflite
 from tf_metatasnet.export.tflite.options import Chunking
@@ -96,3 +98,25 @@ def test_a_separator_by_name_takes_the_tflite_models_own_chunking(targets):
         make_separator("serving")
     with pytest.raises(TypeError, match="KerasBackend needs a MetaTasNet, got str"):
         Separator("model.keras")
+
+
+def test_the_cli_chooses_the_backend_by_name(targets, tmp_path, capsys):
+    _, found = targets
+    song = tmp_path / "song.wav"
+    soundfile.write(song, synthesize_track(1.0, RATE, seed=5)["mixture"], RATE)
+    assert main(["separate", str(song), "-o", str(tmp_path / "tflite"), "--backend", "tflite",
+                 "--model", found["tflite"]]) == 0
+    assert sorted(p.name for p in (tmp_path / "tflite" / "song").iterdir()) == ["vocals.wav"]
+    assert main(["separate", str(song), "-o", str(tmp_path / "served"), "--server", found["serving"],
+                 "--chunk-seconds", "0.64", "--context-seconds", "0.32"]) == 0
+    assert sorted(p.name for p in (tmp_path / "served" / "song").iterdir()) == [
+        "bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    capsys.readouterr()
+    for argv, message in [(["--backend", "serving"], "--backend serving needs --server URL"),
+                          (["--backend", "tflite"], "--backend tflite needs --model FILE.tflite"),
+                          (["--model", found["tflite"]], "a TFLite model; add --backend tflite"),
+                          (["--backend", "tflite", "--model", found["tflite"], "--chunk-seconds", "3"],
+                           "windows are fixed by its metadata")]:
+        assert main(["separate", str(song), "-o", str(tmp_path / "x"), *argv]) == 1
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error

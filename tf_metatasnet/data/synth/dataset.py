@@ -28,7 +28,6 @@ import math
 import numbers
 import os
 import pathlib
-import shutil
 from typing import Callable
 
 import musdb
@@ -40,6 +39,7 @@ import yaml
 from tf_metatasnet.atomic import write_atomically
 from tf_metatasnet.data.synth import midi_songs
 from tf_metatasnet.data.synth.toy import synthesize_track
+from tf_metatasnet.programs import find_program
 from tf_metatasnet.sources import SOURCES, STEMS
 
 FORMATS = ("wav", "stem")
@@ -148,9 +148,8 @@ def make_toy_dataset(output_dir: "str | os.PathLike", tracks: int = 4, seconds: 
     if renderer == "fluidsynth":
         midi_songs.find_fluidsynth()
         soundfont = midi_songs.find_soundfont(soundfont)
-    if fmt == "stem" and shutil.which("ffmpeg") is None:
-        raise OSError(f"{output_dir}: ffmpeg is not installed (needed to write .stem.mp4 files; "
-                      f"e.g. apt-get install ffmpeg)")
+    if fmt == "stem":
+        find_program("ffmpeg", f"writing .stem.mp4 files to {output_dir}")
     root = pathlib.Path(output_dir)
     if root.exists() and not root.is_dir():
         raise OSError(f"{root}: exists and is not a folder")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -36,6 +35,7 @@ import numpy as np
 import soundfile
 
 from tf_metatasnet.data.synth import patterns, toy
+from tf_metatasnet.programs import find_program
 from tf_metatasnet.sources import SOURCES
 
 #: Where Debian's ``fluid-soundfont-gm`` and similar packages put a GM SoundFont.
@@ -99,10 +99,7 @@ def find_soundfont(path: "str | os.PathLike | None" = None) -> str:
 
 def find_fluidsynth() -> str:
     """The ``fluidsynth`` executable, or a one-line error saying how to install it."""
-    path = shutil.which("fluidsynth")
-    if path is None:
-        raise FileNotFoundError("fluidsynth: program not found (e.g. apt-get install fluidsynth)")
-    return path
+    return find_program("fluidsynth", "the fluidsynth renderer")
 
 
 class _Plan:

@@ -9,7 +9,7 @@ operator list. Inputs and outputs are float32 in every variant:
 - ``dynamic``: weights in int8, activations quantized on the fly (dynamic range); the
   constants the converter's quantizer leaves in float32 (those of ``PACK``, ``PAD``,
   ``MUL``...) are then stored in int8 as ``int8_weights`` stores them, and the window's
-  int32 index tables in int16 (``tflite_weights.quantize_weights``); the decoder's and the
+  int32 index tables in int16 (``weights.quantize_weights``); the decoder's and the
   last encoder's matmuls compute in float32 (``FLOAT_COMPUTE_PATTERNS``);
 - ``int8_weights``: weights in int8 (per-channel scales), turned back into float32 once by
   builtin ``DEQUANTIZE`` ops, all computation in float32: only the weights' rounding
@@ -27,8 +27,8 @@ operator list. Inputs and outputs are float32 in every variant:
   min/max.
 
 In ``dynamic`` and ``int8_weights`` the matmul (``FULLY_CONNECTED``) weights are rounded by
-GPTQ (``tflite_weights.gptq_round``), from their inputs' second moments on short windows
-of representative audio (``statistics_windows``, ``tflite_weights.fc_input_hessians``),
+GPTQ (``weights.gptq_round``), from their inputs' second moments on short windows
+of representative audio (``statistics_windows``, ``weights.fc_input_hessians``),
 instead of to nearest; and in all three int8 variants the few constants of
 ``FLOAT16_PATTERNS`` (norm gains, depthwise taps, decoder filters) are stored in float16.
 On the trained ``small`` model (vocals, demo song) that took ``dynamic`` from 36.6 to
@@ -45,8 +45,8 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from tf_metatasnet.export.tflite.options import QUANTIZATIONS
 from tf_metatasnet.export.tflite.flatbuffer import constants, operator_names, read_model, schema
+from tf_metatasnet.export.tflite.options import QUANTIZATIONS
 from tf_metatasnet.export.tflite.ranges import mse_ranges, with_ranges
 from tf_metatasnet.export.tflite.weights import MIN_ELEMENTS, gptq_round, quantize_weights
 
@@ -61,9 +61,9 @@ _FLEX_PREFIXES = ("Flex", "FlexDelegate")
 #: parts of the masking TCNs: depthwise taps, PReLUs and the residual and skip sums
 #: (every int8 element-wise op rounds its output once more). Every matmul of the masking
 #: networks, most of the work, stays int8 with int8 activations. The float parts' weights
-#: are stored small either way (``tflite_weights.quantize_weights``: int8, or float16 for
+#: are stored small either way (``weights.quantize_weights``: int8, or float16 for
 #: ``INT8_FLOAT16_PATTERNS``), so the file is no larger. On the trained ``small`` model
-#: (vocals, 4-s windows of the demo song, activation ranges of ``tflite_ranges``): 22.3 dB
+#: (vocals, 4-s windows of the demo song, activation ranges of ``ranges``): 22.3 dB
 #: of SI-SDR against float32 with the first two, 24.3 with the decoder and encoder, 25.4
 #: with all; at the default 33.28-s windows, 25.2 dB at 29.7 % of the float32 file.
 INT8_FLOAT_PATTERNS = (r"spectrogram", r"/norm_", r"^decoder", r"^stage_{last}(_\d+)?/encoder",
@@ -109,7 +109,7 @@ def float_compute_weights(float_content: bytes) -> dict[str, np.ndarray]:
 
 
 def gptq_rounding(float_content: bytes, hessians: "dict[str, np.ndarray] | None") -> dict:
-    """GPTQ's int8 rounding (``tflite_weights.gptq_round``) of the ``FULLY_CONNECTED`` weights
+    """GPTQ's int8 rounding (``weights.gptq_round``) of the ``FULLY_CONNECTED`` weights
     of the float32 model ``float_content`` that ``hessians`` has statistics for, by name."""
     if not hessians:
         return {}
@@ -122,7 +122,7 @@ def convert(saved_model_dir: str, quantization: str = "float32",
             representative: "Callable[[], object] | None" = None,
             hessians: "dict[str, np.ndarray] | None" = None,
             statistics: "tuple[bytes, list] | None" = None) -> bytes:
-    """Converts a fixed-shape SavedModel (``export_graph``) to a TFLite flatbuffer.
+    """Converts a fixed-shape SavedModel (``tf_metatasnet.export.graph``) to a TFLite flatbuffer.
 
     Args:
         saved_model_dir: a SavedModel with one ``serving_default`` signature.
@@ -130,10 +130,10 @@ def convert(saved_model_dir: str, quantization: str = "float32",
         representative: for ``int8``, a function returning an iterable of input dicts
             ``{input name: array}`` (TFLite's ``representative_dataset``).
         hessians: for ``dynamic`` and ``int8_weights``, the second moments of the
-            ``FULLY_CONNECTED`` weights' inputs (``tflite_weights.fc_input_hessians``, by
+            ``FULLY_CONNECTED`` weights' inputs (``weights.fc_input_hessians``, by
             weight name): those weights are rounded by GPTQ instead of to nearest.
         statistics: for ``int8``, ``(float32 model, feeds)``: the activations' ranges are
-            then the ones that round them best on those feeds (``tflite_ranges``), not the
+            then the ones that round them best on those feeds (``ranges``), not the
             calibration's min/max. The model may be traced for shorter windows.
     """
     if quantization not in QUANTIZATIONS:

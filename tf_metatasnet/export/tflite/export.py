@@ -24,10 +24,15 @@ from tf_metatasnet.atomic import write_bytes_atomically, write_json_atomically
 from tf_metatasnet.export.calibration import calibration_windows
 from tf_metatasnet.export.folding import fold_generator
 from tf_metatasnet.export.graph import input_name, instrument_signature, make_exportable, save_signature
-from tf_metatasnet.export.tflite.options import (GPTQ_WINDOW_SECONDS, GPTQ_WINDOWS, QUANTIZATIONS, Chunking,
-                                                 check_weight_rounding)
 from tf_metatasnet.export.tflite.convert import convert
 from tf_metatasnet.export.tflite.metadata import tflite_metadata
+from tf_metatasnet.export.tflite.options import (
+    GPTQ_WINDOW_SECONDS,
+    GPTQ_WINDOWS,
+    QUANTIZATIONS,
+    Chunking,
+    check_weight_rounding,
+)
 from tf_metatasnet.export.tflite.weights import fc_input_hessians
 
 

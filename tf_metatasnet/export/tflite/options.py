@@ -12,7 +12,6 @@ import numpy as np
 
 from tf_metatasnet.inference.apply import window_alignment
 
-
 #: The phone models' default window, in seconds. The context covers the paper model's
 #: receptive field (1.42 s each side, ``MetaTasNetConfig.receptive_field_seconds``); more
 #: would only be recomputed in every window, and a long chunk spreads its cost: 33-s
@@ -22,7 +21,7 @@ CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS = 30.0, 1.5, 1.0
 
 @dataclasses.dataclass(frozen=True)
 class Chunking:
-    """How a song is cut for a fixed-window model, in base samples (see ``apply.plan_windows``).
+    """How a song is cut for a fixed-window model, in base samples (see ``tf_metatasnet.inference.apply.plan_windows``).
 
     Attributes:
         chunk: kept region per window.

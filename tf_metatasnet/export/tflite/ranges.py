@@ -11,7 +11,7 @@ inside the range is ``step^2 / 12`` on average, and a value outside it is moved 
 nearest end. Keeping the calibrated range's proportions keeps zero on the grid, as
 TFLite's asymmetric int8 needs.
 
-How the int8 export uses it (``tflite_export.convert``):
+How the int8 export uses it (``convert.convert``):
 
 1. The converter calibrates (``QuantizationDebugger``'s calibrated model: the float
    model with each tensor's min/max in its quantization parameters):

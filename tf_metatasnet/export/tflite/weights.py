@@ -15,7 +15,7 @@ computes in float32, so :func:`quantize_weights` does it on the float32 flatbuff
   of the fixed window, which grow with it: 2 % of the ``small`` model's file at 28-s
   windows) are stored in int16 and ``CAST`` back to int32, exactly;
 - in a model with hybrid kernels (``dynamic``), weights given in ``float_weights`` (the
-  few whose operators cost the output most, ``tflite_export.FLOAT_COMPUTE_PATTERNS``) are
+  few whose operators cost the output most, ``convert.FLOAT_COMPUTE_PATTERNS``) are
   stored the same way instead, so those operators compute in float32;
 - a constant stored small whose ends are all-zero slices (the converter folds the zero
   padding of the encoders' and decoder's shorter filters into them) is stored without
@@ -46,8 +46,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from tf_metatasnet.export.tflite.flatbuffer import (AlignedBuffer, SymmetricParameters, read_model, schema,
-                                                   write_model)
+from tf_metatasnet.export.tflite.flatbuffer import AlignedBuffer, SymmetricParameters, read_model, schema, write_model
 
 #: Constant tensors of at least this many elements are stored small; smaller ones (biases,
 #: scalars) stay as they are. At 512 rather than 1024, the per-instrument norm and

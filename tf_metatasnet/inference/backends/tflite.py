@@ -4,7 +4,7 @@
 separator resamples the song to the model's rates, divides each by its standard
 deviation, cuts it into the fixed windows of the metadata with
 :func:`tf_metatasnet.inference.apply.apply_chunked` and multiplies the output back by the 32 kHz
-standard deviation (the ``tf_metatasnet.tflite/1`` contract, ``tflite_export``).
+standard deviation (the ``tf_metatasnet.tflite/1`` contract, ``tf_metatasnet.export.tflite``).
 
     separator = load_tflite_separator("vocals_dynamic.tflite")
     stems = separator.separate(audio, rate)          # {"vocals": (frames, channels)}
