@@ -1,10 +1,12 @@
 """Atomic writes: the file appears whole or not at all."""
 
+import json
 import os
 
 import pytest
 
-from tf_metatasnet.atomic import write_atomically, write_bytes_atomically, write_text_atomically
+from tf_metatasnet.atomic import (PendingFile, write_atomically, write_bytes_atomically, write_json_atomically,
+                                   write_text_atomically)
 
 
 def test_a_write_replaces_the_file_only_once_it_is_complete(tmp_path):
@@ -56,3 +58,34 @@ def test_text_is_written_as_utf8(tmp_path):
     path = tmp_path / "scores.json"
     write_text_atomically(path, "{\"other\": \"\u00e9\"}\n")
     assert path.read_bytes() == "{\"other\": \"\u00e9\"}\n".encode("utf-8")
+
+
+def test_a_pending_file_commits_or_discards_and_keeps_the_umasks_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with PendingFile(tmp_path / "song" / "drums.stem.mp4", suffix=".part.mp4") as pending:
+            assert pending.temporary.endswith("drums.stem.mp4.part.mp4")
+            assert os.path.basename(pending.temporary).startswith(".tmp-")
+            with open(pending.temporary, "wb") as file:
+                file.write(b"stem")
+        assert (tmp_path / "song" / "drums.stem.mp4").read_bytes() == b"stem"
+        assert os.stat(tmp_path / "song" / "drums.stem.mp4").st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+    with pytest.raises(RuntimeError):
+        with PendingFile(tmp_path / "song" / "bass.wav") as pending:
+            open(pending.temporary, "wb").close()
+            raise RuntimeError("interrupted")
+    assert sorted(os.listdir(tmp_path / "song")) == ["drums.stem.mp4"]
+    pending = PendingFile(tmp_path / "song" / "other.wav")
+    pending.discard()                                   # nothing written: nothing to remove
+    assert sorted(os.listdir(tmp_path / "song")) == ["drums.stem.mp4"]
+
+
+def test_json_is_indented_with_a_final_newline_and_can_refuse_nan(tmp_path):
+    write_json_atomically(tmp_path / "scores.json", {"drums": 1.5})
+    assert (tmp_path / "scores.json").read_text() == '{\n  "drums": 1.5\n}\n'
+    with pytest.raises(ValueError):
+        write_json_atomically(tmp_path / "scores.json", {"drums": float("nan")}, allow_nan=False)
+    assert json.loads((tmp_path / "scores.json").read_text()) == {"drums": 1.5}
+    assert os.listdir(tmp_path) == ["scores.json"]

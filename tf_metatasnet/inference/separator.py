@@ -41,63 +41,12 @@ from tf_metatasnet.inference.backends.base import Backend
 from tf_metatasnet.inference.backends.factory import make_backend
 from tf_metatasnet.inference.backends.keras import KerasBackend
 from tf_metatasnet.inference.backends.tflite import TFLiteBackend
-
-_BLOCK = 1 << 16  # frames per read/write block
+from tf_metatasnet.inference.outputs import OutputError, check_writable, remove_empty
+from tf_metatasnet.inference.readers import BLOCK, ArrayReader, DownmixReader, with_last
 
 
 class SeparationError(ValueError):
     """A song could not be separated; the message names the file and the problem."""
-
-
-class ArrayReader:
-    """An in-memory signal with :class:`~tf_metatasnet.audio.io.AudioReader`'s interface."""
-
-    def __init__(self, audio: np.ndarray, rate: int, name: str = "<array>"):
-        audio = np.asarray(audio, np.float32)
-        if audio.ndim == 1:
-            audio = audio[:, None]  # (frames, 1)
-        if audio.ndim != 2:
-            raise SeparationError(f"{name}: audio must be (frames,) or (frames, channels), "
-                                  f"got shape {audio.shape}")
-        self.path, self.audio, self.rate = name, audio, int(rate)
-        self.frames, self.channels = audio.shape
-        self._position = 0
-
-    def blocks(self, blocksize: int = _BLOCK):
-        for start in range(0, self.frames, blocksize):
-            yield self.audio[start:start + blocksize]
-
-    def seek(self, frame: int) -> None:
-        self._position = frame
-
-    def read(self, frames: int) -> np.ndarray:
-        block = self.audio[self._position:self._position + frames]
-        self._position += len(block)
-        return block
-
-    def close(self) -> None:
-        pass
-
-
-class DownmixReader:
-    """Averages all channels of a reader to one (the documented ``downmix`` option)."""
-
-    def __init__(self, reader):
-        self._reader, self.path, self.rate = reader, reader.path, reader.rate
-        self.frames, self.channels = reader.frames, 1
-
-    def blocks(self, blocksize: int = _BLOCK):
-        for block in self._reader.blocks(blocksize):
-            yield block.mean(axis=1, keepdims=True)  # (frames, 1)
-
-    def seek(self, frame: int) -> None:
-        self._reader.seek(frame)
-
-    def read(self, frames: int) -> np.ndarray:
-        return self._reader.read(frames).mean(axis=1, keepdims=True)
-
-    def close(self) -> None:
-        self._reader.close()
 
 
 @dataclass
@@ -178,7 +127,10 @@ class Separator:
 
         Returns ``{source: (frames, channels) float32}`` at the input's rate and length.
         """
-        reader = self._check_channels(ArrayReader(audio, rate))
+        try:
+            reader = self._check_channels(ArrayReader(audio, rate))
+        except ValueError as error:
+            raise SeparationError(str(error)) from None
         with tempfile.TemporaryDirectory(prefix="metatasnet-") as work:
             estimates, coefficients = self._run(reader, work, progress)
             scaled = np.fromfile(estimates, np.float32).reshape(reader.frames, reader.channels,
@@ -214,14 +166,17 @@ class Separator:
         targets = {name: os.path.join(os.fspath(output_dir),
                                       filename.format(track=track, stem=name, ext=fmt))
                    for name in names}
-        created = _check_writable(targets.values())
+        try:
+            created = check_writable(targets.values())
+        except OutputError as error:
+            raise SeparationError(str(error)) from None
         try:
             reader = self._check_channels(AudioReader(path))
         except AudioError as error:
-            _remove_empty(created)
+            remove_empty(created)
             raise SeparationError(str(error)) from None
         except BaseException:
-            _remove_empty(created)
+            remove_empty(created)
             raise
         writers = []
         try:
@@ -240,7 +195,7 @@ class Separator:
             for writer in writers:
                 writer.abort()
             writers = []
-            _remove_empty(created)
+            remove_empty(created)
             raise
         finally:
             for writer in writers:
@@ -283,7 +238,7 @@ class Separator:
         counts = np.zeros(len(self.rates), np.int64)
         frames, peak = 0, 0.0
         try:
-            for last, block in _with_last(reader.blocks(_BLOCK)):
+            for last, block in with_last(reader.blocks(BLOCK)):
                 if not np.isfinite(block).all():
                     raise SeparationError(f"{reader.path}: contains NaN or infinite samples")
                 frames += len(block)
@@ -389,7 +344,7 @@ class Separator:
         index = {name: k for k, name in enumerate(self.sources)}
         with open(estimates_path, "rb") as file:
             while True:
-                block = np.fromfile(file, np.float32, _BLOCK * channels * sources)
+                block = np.fromfile(file, np.float32, BLOCK * channels * sources)
                 if not len(block):
                     break
                 block = block.reshape(-1, channels, sources) * coefficients  # (frames, C, S)
@@ -447,50 +402,3 @@ def load_tflite_separator(path: "str | os.PathLike", num_threads: int = 1, downm
     return make_separator("tflite", path, num_threads=num_threads, downmix=downmix)
 
 
-def _check_writable(paths) -> list[str]:
-    """Fails early, before any work, when an output folder cannot be written.
-
-    Returns the folders it created (deepest last), to be removed again if the song fails.
-    """
-    created = []
-    for path in paths:
-        directory = os.path.dirname(os.path.abspath(path))
-        missing, parent = [], directory
-        while not os.path.exists(parent):
-            missing.append(parent)
-            parent = os.path.dirname(parent)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            created.extend(reversed(missing))
-        except OSError as error:
-            raise SeparationError(f"{directory}: cannot create the output folder "
-                                  f"({error.strerror})") from None
-        try:
-            with tempfile.TemporaryFile(dir=directory):
-                pass
-        except OSError as error:
-            raise SeparationError(f"{directory}: the output folder is not writable "
-                                  f"({error.strerror})") from None
-    return created
-
-
-def _remove_empty(folders) -> None:
-    """Removes folders this run created, deepest first, where they are still empty."""
-    for folder in reversed(folders):
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass
-
-
-def _with_last(iterable):
-    """Yields ``(is_last, item)`` pairs."""
-    iterator = iter(iterable)
-    try:
-        item = next(iterator)
-    except StopIteration:
-        return
-    for following in iterator:
-        yield False, item
-        item = following
-    yield True, item
