@@ -151,8 +151,8 @@ def test_demo_reports_every_stage_in_order(demo):
         last = [call for call in calls if call[0] == stage][-1]
         assert last[1] == pytest.approx(last[2])
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_cli_demo_with_the_default_model_beats_the_trivial_estimates(tmp_path, capsys):
     """`metatasnet demo` as the README runs it (bundled model and song), without TFLite:
     the trained default model must beat both trivial estimates on every instrument."""

@@ -68,8 +68,8 @@ def test_signature_shown_by_saved_model_cli(tiny_export):
     assert outputs.count("shape: (-1, -1)") == 4
     assert "Method name is: tensorflow/serving/predict" in outputs
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_saved_models_run_with_tensorflow_only(tiny_export, tmp_path):
     model, base = tiny_export
     mixtures, inputs = _inputs(model, batch=2, frames=200)

@@ -61,8 +61,8 @@ def test_table_equals_museval_on_the_same_estimates(tiny, layout, request, tmp_p
         assert json.load(file) == table
     assert os.path.exists(tmp_path / "results.pandas")
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_cli_prints_and_saves_the_table(tiny, toy_musdb_wav, tmp_path, capsys):
     _, model_path = tiny
     tracks = load_musdb(toy_musdb_wav, is_wav=True, subset="test")
@@ -86,8 +86,8 @@ def test_missing_dataset_track_or_layout_is_a_clear_error(toy_musdb_wav, tmp_pat
     with pytest.raises(ValueError, match="--is-wav"):
         load_musdb(toy_musdb_wav, is_wav=False)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_cli_baseline_scores_the_mixture_as_every_stem(toy_musdb_wav, tmp_path, capsys):
     """`--baseline` scores gain * mixture for every stem, as museval does on those estimates."""
     track = load_musdb(toy_musdb_wav, is_wav=True, subset="test")[0]

@@ -221,8 +221,8 @@ def test_cli_missing_model_is_one_line_error(tmp_path, capsys):
     assert status == 1 and "missing.keras: no such model file" in err and "\n" not in err
     assert not (tmp_path / "out").exists()
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_default_model_stems_sum_back_to_the_mixture(tmp_path):
     """`metatasnet separate` without --model uses the bundled default model, and with a
     trained model the least-squares-rescaled stems add up to the mixture: what the

@@ -219,8 +219,8 @@ def test_dropout_only_while_training():
     trained = model(mixtures, training=True)[-1].numpy()
     assert not np.allclose(trained, a)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_keras_fit_lowers_the_training_loss():
     keras.utils.set_random_seed(1)
     model = tm.build_model("tiny")
@@ -274,8 +274,8 @@ def test_xla_compiled_gradients_are_finite_and_equal_the_graph_ones(silent):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=2e-3, atol=2e-3 * float(np.abs(a.numpy()).max()) + 1e-6,
                                    err_msg=variable.path)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_recomputed_tcn_gives_the_same_loss_and_gradients():
     """Gradient checkpointing of the masking TCN (recompute_tcn) changes memory, not results."""
     stored = tm.build_model("tiny", stages_num=2, recompute_tcn=False)

@@ -122,8 +122,8 @@ def test_fit_lowers_the_loss_and_writes_the_run(toy_cache, tmp_path):
     with pytest.raises(TrainError, match="--resume"):
         train(config)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_path):
     import keras
 
@@ -166,8 +166,8 @@ def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_
     with pytest.raises(TrainError, match="no checkpoint"):
         train(tiny_config(toy_cache, tmp_path / "c"), resume=True)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
     import keras
 
@@ -207,8 +207,8 @@ def test_initial_weights_start_a_fine_tuning_run(toy_cache, tmp_path):
     with pytest.raises(TrainError, match=r"missing\.keras: no such model file \(initial_weights\)"):
         train(tiny_config(toy_cache, tmp_path / "c", initial_weights=str(tmp_path / "missing.keras")))
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_mixed_precision_trains(toy_cache, tmp_path):
     import keras
 

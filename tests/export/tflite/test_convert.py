@@ -572,8 +572,8 @@ def test_report_song_is_the_demo_mixture_or_any_audio_file(tmp_path):
     with pytest.raises(Exception, match="missing.wav"):
         report_song(tmp_path / "missing.wav")
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_export_command_reports_on_the_audio_it_is_given(tmp_path, capsys):
     import soundfile
 
