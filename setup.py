@@ -50,9 +50,10 @@ setup(
     extras_require={
         # Only for reading the authors' PyTorch checkpoints (CPU build is enough).
         "torch": ["torch>=2.6,<2.14"],
-        # The tests; import-linter checks the import contract (.importlinter).
+        # The tests; import-linter checks the import contract (.importlinter), hypothesis
+        # generates the output paths' property test.
         "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22",
-                "import-linter>=2.1,<3"],
+                "import-linter>=2.1,<3", "hypothesis>=6.100,<7"],
         # gRPC client of TF Serving (tf_metatasnet.inference.backends.serving.GrpcBackend); REST needs nothing.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },

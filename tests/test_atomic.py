@@ -5,8 +5,13 @@ import os
 
 import pytest
 
-from tf_metatasnet.atomic import (PendingFile, write_atomically, write_bytes_atomically, write_json_atomically,
-                                   write_text_atomically)
+from tf_metatasnet.atomic import (
+    PendingFile,
+    write_atomically,
+    write_bytes_atomically,
+    write_json_atomically,
+    write_text_atomically,
+)
 
 
 def test_a_write_replaces_the_file_only_once_it_is_complete(tmp_path):

@@ -176,7 +176,7 @@ def test_cli_demo_with_a_missing_model_fails_in_one_line(tmp_path, capsys):
     missing = tmp_path / "missing.keras"
     assert main(["demo", "-o", str(tmp_path / "out"), "--model", str(missing), "--no-tflite"]) != 0
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("metatasnet demo: error: ") and str(missing) in error
+    assert error.startswith("metatasnet: error: ") and str(missing) in error
 
 
 def test_run_demo_rejects_unknown_tflite_settings_before_separating(song, model_file, tmp_path):
@@ -206,8 +206,9 @@ def test_separate_without_model_uses_the_default_and_says_when_it_is_missing(tmp
     status = main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out")])
     error = capsys.readouterr().err.strip().splitlines()
     assert status != 0 and len(error) == 1
-    assert error[0].startswith("metatasnet separate: error: ") and "default_model.keras" in error[0]
+    assert error[0].startswith("metatasnet: error: ") and "default_model.keras" in error[0]
 
+@pytest.mark.slow
 
 def test_the_bundled_default_model_loads_and_is_small():
     path = assets.default_model_path()

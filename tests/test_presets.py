@@ -14,13 +14,14 @@ def test_names_are_the_architectures_then_the_trained_model():
     assert set(PRETRAINED) == {"default"} and not set(PRETRAINED) & set(PRESETS)
 
 
-@pytest.mark.parametrize("name", ["tiny", "compact"])
+@pytest.mark.parametrize("name", ["tiny", pytest.param("compact", marks=pytest.mark.slow)])
 def test_an_architecture_preset_is_a_new_model_with_random_weights(name):
     first, second = tm.from_preset(name), tm.from_preset(name)
     assert first.config == PRESETS[name] == second.config
     assert first.count_params() == tm.build_model(name).count_params()
     assert any(not np.array_equal(a, b) for a, b in zip(first.get_weights(), second.get_weights()))
 
+@pytest.mark.slow
 
 def test_default_is_the_bundled_trained_model():
     model = tm.from_preset("default")

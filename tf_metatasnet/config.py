@@ -19,6 +19,17 @@ from tf_metatasnet.sources import SOURCES
 #: Number of groups of every group normalisation of the masking network.
 NORM_GROUPS = 8
 
+#: The largest value each size field may take. A configuration read from an untrusted file
+#: (a checkpoint, a ``.keras`` model) is refused beyond them before anything is built; the
+#: paper's model is far inside (N=440, B=H=160, 6 layers x 3 stacks, 3 stages). The whole
+#: model's memory is bounded as well (``tf_metatasnet.models.size``).
+UPPER_BOUNDS: dict[str, int] = {
+    "N": 4096, "L": 1024, "W": 1024, "B": 4096, "H": 4096, "layers": 16, "stack": 16, "kernel": 63,
+    "filters": 8, "num_mels": 4096, "E_1": 1024, "E_2": 1024, "stages_num": 6, "sampling_rate": 192_000,
+}
+#: The highest stage rate allowed, in Hz (``sampling_rate * 2**(stages_num - 1)``).
+MAX_STAGE_RATE = 384_000
+
 
 @dataclasses.dataclass(frozen=True)
 class MetaTasNetConfig:
@@ -100,6 +111,18 @@ class MetaTasNetConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"config field {name} must be a positive integer, got {value!r}")
+            if value > UPPER_BOUNDS[name]:
+                raise ValueError(f"config field {name} must be at most {UPPER_BOUNDS[name]}, got {value}")
+        for name in ("independent_params", "residual_bias", "recompute_tcn"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"config field {name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("dropout", "reconstruction_loss_weight", "dissimilarity_loss_weight", "similarity_loss_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"config field {name} must be a number, got {value!r}")
+        if self.sampling_rate * 2 ** (self.stages_num - 1) > MAX_STAGE_RATE:
+            raise ValueError(f"config fields sampling_rate={self.sampling_rate}, stages_num={self.stages_num}: "
+                             f"the last stage's rate must be at most {MAX_STAGE_RATE} Hz")
         if self.kernel % 2 != 1:
             raise ValueError(f"config field kernel must be odd (length-preserving), got {self.kernel}")
         if self.sampling_rate % 8000:

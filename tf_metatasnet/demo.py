@@ -41,6 +41,7 @@ from tf_metatasnet.export.tflite.options import UNCALIBRATED_QUANTIZATIONS, chec
 from tf_metatasnet.inference.evaluate import BASELINE_GAINS as BASELINES
 from tf_metatasnet.inference.evaluate import METRICS
 from tf_metatasnet.inference.separator import Separator
+from tf_metatasnet.models.size import DEFAULT_LIMIT_GIB
 from tf_metatasnet.sources import SOURCES
 
 #: The demo song's sample rate and the seed and length it was rendered with.
@@ -115,7 +116,8 @@ def render_demo_song(output_dir: "str | os.PathLike", seconds: float = DEMO_SECO
 def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.PathLike | None" = None,
              tflite: bool = True, quantization: str = "dynamic",
              progress: "Callable[[str, float, float], None] | None" = None,
-             jit_compile: bool = False, weight_rounding: str = "gptq") -> DemoResult:
+             jit_compile: bool = False, weight_rounding: str = "gptq",
+             max_gib: "float | None" = DEFAULT_LIMIT_GIB) -> DemoResult:
     """Separates the demo song, scores it, draws it and exports the model for phones.
 
     Args:
@@ -133,6 +135,7 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
         jit_compile: compile the model with XLA (pays off on long songs only).
         weight_rounding: how the TFLite files' int8 weights are rounded, ``gptq`` (the
             export's default, on generated music) or ``nearest`` (about half the export time).
+        max_gib: the largest model file loaded, in GiB of estimated memory (``load_model``).
 
     Returns:
         a :class:`DemoResult`.
@@ -150,7 +153,7 @@ def run_demo(output_dir: "str | os.PathLike", model=None, song_dir: "str | os.Pa
     model_path = None
     if model is None or isinstance(model, (str, os.PathLike)):
         model_path = os.fspath(model) if model is not None else assets.default_model_path()
-        model = load_model(model_path)
+        model = load_model(model_path, max_gib)
     report("loading", 1, 1)
 
     report("separating", 0, len(mixture) / rate)

@@ -156,6 +156,7 @@ def test_uniform_track_sampling_draws_tracks_equally(varied_cache):
     assert abs(counts["uniform"] - share) < 0.12, counts
     assert counts["length"] < counts["uniform"], counts
 
+@pytest.mark.slow
 
 def test_seeded_pipelines_repeat_and_seeds_differ(varied_cache):
     _, prepared = varied_cache

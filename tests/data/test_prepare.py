@@ -242,6 +242,7 @@ def _mtimes(folder):
     paths = [os.path.join(parent, name) for parent, dirs, files in os.walk(folder) for name in dirs + files]
     return {os.path.relpath(path, folder): os.stat(path).st_mtime_ns for path in paths}
 
+@pytest.mark.slow
 
 def test_rerunning_skips_finished_work_and_redoes_interrupted_tracks(toy_musdb_wav, tmp_path):
     cache = tmp_path / "cache"
@@ -364,4 +365,4 @@ def test_cli_prepare(toy_musdb_wav, tmp_path, capsys):
 
     assert main(["prepare", "--musdb", str(tmp_path / "nowhere"), "-o", str(cache)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("metatasnet prepare: error: ") and "no such MUSDB18 folder" in err[-1]
+    assert err[-1].startswith("metatasnet: error: ") and "no such MUSDB18 folder" in err[-1]

@@ -94,6 +94,7 @@ def test_in_memory_and_file_separation_agree(tiny_model, tmp_path):
         stem = os.path.splitext(os.path.basename(path))[0]
         np.testing.assert_allclose(read_audio(path)[0], in_memory[stem], atol=1e-6)
 
+@pytest.mark.slow
 
 def test_xla_and_graph_separation_agree(tiny_model):
     audio = music(2.0, channels=1)
@@ -102,6 +103,7 @@ def test_xla_and_graph_separation_agree(tiny_model):
     for s in SOURCES:
         assert si_sdr(eager[s], xla[s]) > 60
 
+@pytest.mark.slow
 
 def test_chunking_adds_no_error_of_its_own(tiny_model):
     """Chunk borders: with a song shorter than one window the result is exactly the
@@ -120,6 +122,7 @@ def test_chunking_adds_no_error_of_its_own(tiny_model):
         np.testing.assert_allclose(one_window[s], whole[s], atol=1e-6 * np.abs(whole[s]).max())
         assert si_sdr(whole[s], chunked[s]) > 20, s
 
+@pytest.mark.slow
 
 def test_two_stems_stem_selection_and_name_template(tiny_model, tmp_path):
     song = tmp_path / "song.flac"
@@ -177,6 +180,7 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tiny_model, tmp_path, k
     assert str(path) in message and "\n" not in message
     assert not (tmp_path / "out").exists() or not any(files for _, _, files in os.walk(tmp_path / "out"))
 
+@pytest.mark.slow
 
 def test_downmix_option_separates_many_channels_to_mono(tiny_model, tmp_path):
     path = tmp_path / "surround.wav"
@@ -196,6 +200,7 @@ def test_unwritable_output_folder_fails_before_any_work(tiny_model, tmp_path):
         Separator(tiny_model, jit_compile=False).separate_file(song, blocker / "out")
     assert str(blocker) in str(error.value)
 
+@pytest.mark.slow
 
 def test_cli_separates_many_files_and_reports_each_bad_one(model_file, tmp_path, capsys):
     good_a, good_b, bad = tmp_path / "a.wav", tmp_path / "b.ogg", tmp_path / "c.wav"
@@ -207,7 +212,7 @@ def test_cli_separates_many_files_and_reports_each_bad_one(model_file, tmp_path,
                    "--jobs", "2"])
     captured = capsys.readouterr()
     assert status == 1
-    assert f"{bad}: is silent" in captured.err and "1 of 3 file(s) failed" in captured.err
+    assert f"{bad}: is silent" in captured.err and "metatasnet: 1 of 3 files failed" in captured.err
     assert sorted(os.listdir(tmp_path / "out")) == ["a", "b"]
     assert read_audio(tmp_path / "out" / "b" / "vocals.flac")[0].shape == (48000, 1)
 

@@ -364,6 +364,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
                                      iterations=int(optimizer.iterations.numpy()))))
 """)
 
+@pytest.mark.slow
 
 def test_mirrored_strategy_matches_reference(tmp_path):
     """Two CPU replicas (in a subprocess: logical devices must precede TF's start-up)."""

@@ -63,6 +63,7 @@ def test_config_round_trips_and_rejects_mistakes(tmp_path):
         load_train_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------ statistics
 def test_spectrogram_statistics_equal_numpy(toy_cache):
     from tf_metatasnet.data.pipeline import train_dataset

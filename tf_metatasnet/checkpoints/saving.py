@@ -12,10 +12,13 @@ import keras
 import numpy as np
 
 from tf_metatasnet.atomic import write_atomically
+from tf_metatasnet.checkpoints.files import ModelFileError, read_keras_config
 from tf_metatasnet.checkpoints.importer import import_official
+from tf_metatasnet.errors import one_line
 
 # Imported for its side effect too: it registers the model's classes for ``load_model``.
 from tf_metatasnet.models.metatasnet import MetaTasNet
+from tf_metatasnet.models.size import DEFAULT_LIMIT_GIB, check_size
 
 
 def save_model(model, path: "str | os.PathLike", recompress: bool = False,
@@ -119,16 +122,30 @@ def _weights_as(content: bytes, dtype: str, path: str, keep: "set[tuple]" = froz
             return file.read()
 
 
-def load_model(path: "str | os.PathLike") -> MetaTasNet:
+def load_model(path: "str | os.PathLike", max_gib: "float | None" = DEFAULT_LIMIT_GIB) -> MetaTasNet:
     """Loads a ready ``MetaTasNet``: a ``.keras`` file saved by this project, or a ``.pt``
     checkpoint of the authors' code (needs the ``torch`` extra; see ``import_official``).
+
+    The file is untrusted: its configuration is read and checked against the configuration's
+    bounds and ``max_gib`` (``tf_metatasnet.models.size.check_size``; ``None``: no limit)
+    before any weight is allocated, and every loaded weight must be finite.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: one line naming the file and the problem (``ModelFileError``,
+            ``CheckpointError``, ``ModelTooLargeError``).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such model file")
     if path.endswith(".pt") or path.endswith(".pth"):
-        return import_official(path)
+        return import_official(path, max_gib)
+    check_size(read_keras_config(path), path, max_gib)
     try:
-        return keras.saving.load_model(path, compile=False)
-    except (ValueError, OSError, KeyError) as error:
-        raise ValueError(f"{path}: not a readable tf-metatasnet model ({error})") from None
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds for a damaged archive; all mean this
+        raise ModelFileError(f"{path}: not a readable tf-metatasnet model ({one_line(error)})") from None
+    if not isinstance(model, MetaTasNet):
+        raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a Meta-TasNet")
+    for variable in model.weights:
+        if not np.isfinite(variable.numpy()).all():
+            raise ModelFileError(f"{path}: weight {variable.path} has NaN or infinite values")
+    return model

@@ -6,6 +6,7 @@ import os
 
 from tqdm import tqdm
 
+from tf_metatasnet.cli.options import add_model_limit_option
 from tf_metatasnet.export.tflite.options import UNCALIBRATED_QUANTIZATIONS
 
 
@@ -21,6 +22,7 @@ def register(commands) -> None:
                         help="output folder (default: metatasnet-demo)")
     parser.add_argument("--model", default=None,
                         help="a .keras model or an authors' .pt checkpoint (default: the bundled default model)")
+    add_model_limit_option(parser)
     parser.add_argument("--no-tflite", dest="tflite", action="store_false",
                         help="skip the TFLite export (the slowest step)")
     parser.add_argument("--quantization", choices=UNCALIBRATED_QUANTIZATIONS, default="dynamic",
@@ -48,7 +50,7 @@ def run(args) -> int:
         bar.refresh()
 
     try:
-        result = run_demo(args.output, model=args.model, tflite=args.tflite,
+        result = run_demo(args.output, model=args.model, tflite=args.tflite, max_gib=args.max_model_gib,
                           quantization=args.quantization, progress=progress)
     finally:
         for bar in bars.values():

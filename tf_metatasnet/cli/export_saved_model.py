@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tf_metatasnet.cli.options import SOURCE_CHOICES
+from tf_metatasnet.cli.options import SOURCE_CHOICES, add_model_limit_option
 
 
 def register(formats) -> None:
@@ -15,6 +15,7 @@ def register(formats) -> None:
                     "mixture_8000/16000/32000 (normalised, resampled outside) and returns one "
                     "output per stem, plus BASE_DIR/models.config serving them all.")
     parser.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    add_model_limit_option(parser)
     parser.add_argument("-o", "--output", required=True, help="TF Serving's model base folder")
     parser.add_argument("--name", default="metatasnet", help="model name (default: metatasnet)")
     parser.add_argument("--version", type=int, default=1, help="version folder (default: 1)")
@@ -30,7 +31,7 @@ def run(args) -> int:
     from tf_metatasnet.checkpoints.saving import load_model
     from tf_metatasnet.export.saved_model import export_saved_model
 
-    written = export_saved_model(load_model(args.model), args.output, name=args.name,
+    written = export_saved_model(load_model(args.model, args.max_model_gib), args.output, name=args.name,
                                  version=args.version, instruments=args.instrument,
                                  serving_root=args.serving_root)
     for name, folder in written.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-from tf_metatasnet.cli.options import SOURCE_CHOICES, non_negative_float
+from tf_metatasnet.cli.options import SOURCE_CHOICES, add_model_limit_option, non_negative_float
 from tf_metatasnet.export.tflite.options import (
     CHUNK_SECONDS,
     CONTEXT_SECONDS,
@@ -25,6 +25,7 @@ def register(formats) -> None:
                     "quantization (generator folded, fixed window, TFLite builtin ops only), "
                     "then measure them into DIR/export_report.json and print the table.")
     parser.add_argument("--model", required=True, help="a .keras model or an authors' .pt checkpoint")
+    add_model_limit_option(parser)
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.add_argument("--instrument", nargs="+", choices=SOURCE_CHOICES, default=None,
                         help="instruments (default: all four)")
@@ -65,7 +66,7 @@ def run(args) -> int:
     from tf_metatasnet.export.tflite.export import export_tflite
     from tf_metatasnet.export.tflite.metadata import model_version
 
-    model = load_model(args.model)
+    model = load_model(args.model, args.max_model_gib)
     config = model.config
     chunking = Chunking.from_seconds(config.stage_rates[0], config.stride(0), args.chunk_seconds,
                                      args.context_seconds, args.overlap_seconds)

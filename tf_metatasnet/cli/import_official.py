@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tf_metatasnet.cli.options import add_model_limit_option
+
 
 def register(commands) -> None:
     parser = commands.add_parser(
@@ -11,6 +13,7 @@ def register(commands) -> None:
                     "pip install 'tf-metatasnet[torch]'.")
     parser.add_argument("checkpoint", help="the authors' .pt checkpoint")
     parser.add_argument("-o", "--output", required=True, help="the .keras file to write")
+    add_model_limit_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -19,7 +22,7 @@ def run(args) -> int:
     from tf_metatasnet.checkpoints.importer import import_official
     from tf_metatasnet.checkpoints.saving import save_model
 
-    model = import_official(args.checkpoint)
+    model = import_official(args.checkpoint, args.max_model_gib)
     save_model(model, args.output)
     config = model.config
     print(f"{args.checkpoint}: imported a {config.stages_num}-stage Meta-TasNet "

@@ -7,6 +7,7 @@ import sys
 
 from tf_metatasnet.inference.apply import CHUNK_SECONDS, CONTEXT_SECONDS
 from tf_metatasnet.inference.backends import BACKENDS
+from tf_metatasnet.models.size import DEFAULT_LIMIT_GIB
 from tf_metatasnet.sources import SOURCES
 
 #: The stems a user may name (``--stems``, ``--two-stems``, ``--instrument``).
@@ -27,9 +28,17 @@ def add_model_options(parser, model_help: str) -> None:
                         help="what runs the model: keras (this process, default), serving (a TF "
                              "Serving server, --server) or tflite (a per-instrument .tflite, --model)")
     parser.add_argument("--model", default=None, help=model_help)
+    add_model_limit_option(parser)
     parser.add_argument("--server", default=None,
                         help="the TF Serving model to separate with (--backend serving): "
                              "http://host:8501/v1/models/NAME (REST) or grpc://host:8500/NAME")
+
+
+def add_model_limit_option(parser) -> None:
+    """``--max-model-gib``: the one flag that lets a larger model file load."""
+    parser.add_argument("--max-model-gib", type=non_negative_float, default=DEFAULT_LIMIT_GIB,
+                        help=f"refuse model files whose model would need more memory than this, "
+                             f"in GiB, before building them (default: {DEFAULT_LIMIT_GIB:g})")
 
 
 def add_inference_options(parser) -> None:
@@ -91,7 +100,7 @@ def make_separator(args, jobs: "int | None" = None):
     device = {"cpu": "/CPU:0", "gpu": "/GPU:0"}.get((args.device or "").lower(), args.device)
     if device and "GPU" in device.upper() and not tf.config.list_physical_devices("GPU"):
         raise ValueError(f"--device {args.device}: TensorFlow sees no GPU on this machine")
-    model = load_model(args.model) if args.model else None   # None: the bundled default model
+    model = load_model(args.model, args.max_model_gib) if args.model else None   # None: the bundled one
     return separator_for("keras", model, jit_compile=args.xla, device=device, **_given(options))
 
 

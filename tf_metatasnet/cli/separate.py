@@ -37,9 +37,14 @@ def register(commands) -> None:
 def run(args) -> int:
     # Imported here, not at the top: TensorFlow loads only when the command runs.
     from tf_metatasnet.audio import AudioError
+    from tf_metatasnet.inference.outputs import plan_outputs
     from tf_metatasnet.inference.separator import SeparationError
 
     separator = make_separator(args, jobs=args.jobs)
+    # Every output path first: a call that would write outside -o, over an input, or one
+    # file twice is refused whole, before anything is written.
+    plan_outputs(args.files, args.output, separator.output_names(args.stems, args.two_stems),
+                 args.filename, args.format)
     failed = 0
     for path in args.files:
         bar = tqdm(total=1, unit="s", desc=os.path.basename(path), leave=True,
@@ -56,11 +61,13 @@ def run(args) -> int:
                 two_stems=args.two_stems, bitrate=args.bitrate, progress=progress)
         except (SeparationError, AudioError, OSError) as error:
             bar.close()
-            print(f"metatasnet separate: error: {error}", file=sys.stderr)
+            print(f"metatasnet: error: {error}", file=sys.stderr)
             failed += 1
             continue
-        bar.close()
+        finally:
+            bar.close()   # also when interrupted: the next message starts on its own line
         print(f"{path}: wrote {', '.join(written)}")
     if failed:
-        print(f"metatasnet separate: {failed} of {len(args.files)} file(s) failed", file=sys.stderr)
+        print(f"metatasnet: {failed} of {len(args.files)} files failed; the others were separated",
+              file=sys.stderr)
     return 1 if failed else 0

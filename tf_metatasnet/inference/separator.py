@@ -30,6 +30,7 @@ import numpy as np
 
 from tf_metatasnet.audio import AudioError, AudioReader, AudioWriter, StreamResampler
 from tf_metatasnet.checkpoints.pretrained import from_preset
+from tf_metatasnet.errors import write_failure
 from tf_metatasnet.inference.apply import (
     CHUNK_SECONDS,
     CONTEXT_SECONDS,
@@ -41,7 +42,7 @@ from tf_metatasnet.inference.backends.base import Backend
 from tf_metatasnet.inference.backends.factory import make_backend
 from tf_metatasnet.inference.backends.keras import KerasBackend
 from tf_metatasnet.inference.backends.tflite import TFLiteBackend
-from tf_metatasnet.inference.outputs import OutputError, check_writable, remove_empty
+from tf_metatasnet.inference.outputs import OutputError, check_writable, plan_outputs, remove_empty
 from tf_metatasnet.inference.readers import BLOCK, ArrayReader, DownmixReader, with_last
 
 
@@ -151,60 +152,57 @@ class Separator:
             stems: the sources to write (default: all four).
             fmt: ``wav`` (32-bit float), ``flac`` (24-bit) or ``mp3``.
             filename: naming template with ``{track}`` (the input's name without
-                extension), ``{stem}`` and ``{ext}``.
+                extension), ``{stem}`` and ``{ext}``; every path must stay inside
+                ``output_dir`` and not be ``path`` (``outputs.plan_outputs``).
             two_stems: write this source and the sum of the others (``no_<source>``).
             bitrate: mp3 bitrate in kbit/s.
             progress: called as ``progress(seconds_done, seconds_total)``.
 
         Nothing is written unless the whole song succeeded.
+
+        Raises:
+            SeparationError: one line naming the file and the problem.
         """
         path = os.fspath(path)
-        names = self._output_names(stems, two_stems)
-        track = os.path.splitext(os.path.basename(path))[0]
-        if track.endswith(".stem"):
-            track = track[:-5]
-        targets = {name: os.path.join(os.fspath(output_dir),
-                                      filename.format(track=track, stem=name, ext=fmt))
-                   for name in names}
+        names = self.output_names(stems, two_stems)
         try:
+            targets = plan_outputs([path], os.fspath(output_dir), names, filename, fmt)[path]
             created = check_writable(targets.values())
         except OutputError as error:
             raise SeparationError(str(error)) from None
+        reader, writers = None, []
         try:
             reader = self._check_channels(AudioReader(path))
-        except AudioError as error:
-            remove_empty(created)
-            raise SeparationError(str(error)) from None
-        except BaseException:
-            remove_empty(created)
-            raise
-        writers = []
-        try:
             with tempfile.TemporaryDirectory(prefix="metatasnet-") as work:
                 estimates, coefficients = self._run(reader, work, progress)
-                for name, target in targets.items():
-                    try:
-                        writers.append(AudioWriter(target, reader.rate, reader.channels, fmt, bitrate))
-                    except AudioError as error:
-                        raise SeparationError(str(error)) from None
+                for target in targets.values():
+                    writers.append(AudioWriter(target, reader.rate, reader.channels, fmt, bitrate))
                 self._write_stems(estimates, coefficients, reader, names, writers, two_stems)
                 for writer in writers:
                     writer.commit()
                 writers = []
-        except BaseException:
-            for writer in writers:
+        except BaseException as error:
+            for writer in writers:             # no partial stem is left, whatever stopped it
                 writer.abort()
-            writers = []
             remove_empty(created)
+            if isinstance(error, SeparationError):
+                raise
+            if isinstance(error, AudioError):
+                raise SeparationError(str(error)) from None
+            if isinstance(error, OSError):     # a full disk, a folder gone read-only...
+                where = error.filename or tempfile.gettempdir()
+                raise SeparationError(f"{path}: cannot be separated: {write_failure(error, where)} "
+                                      f"({where})") from None
             raise
         finally:
-            for writer in writers:
-                writer.abort()
-            reader.close()
+            if reader is not None:
+                reader.close()
         return list(targets.values())
 
     # ------------------------------------------------------------------ internals
-    def _output_names(self, stems, two_stems) -> list[str]:
+    def output_names(self, stems: "Sequence[str] | None" = None, two_stems: "str | None" = None) -> list[str]:
+        """The names of the files ``separate_file`` writes: ``stems`` (default: every source), or
+        ``two_stems`` and ``no_<two_stems>``."""
         if two_stems is not None:
             if len(self.sources) < 2:
                 raise ValueError(f"--two-stems needs a model of several stems; this one gives only "
