@@ -19,7 +19,8 @@ read -r -a quantizations <<< "${QUANTIZATIONS:-float32 float16 dynamic int8_weig
 read -r -a extra <<< "${TFLITE_OPTIONS:-}"
 [ -n "${CALIBRATION:-}" ] && extra+=(--calibration $CALIBRATION)
 
-$metatasnet export saved-model --model "$model" -o "$out/serving" --version "${VERSION:-1}" \
+# --overwrite: running the recipe again replaces its own SavedModels (never anything else).
+$metatasnet export saved-model --model "$model" -o "$out/serving" --version "${VERSION:-1}" --overwrite \
     --instrument "${instruments[@]}"
 $metatasnet export tflite --model "$model" -o "$out/tflite" --instrument "${instruments[@]}" \
     --quantization "${quantizations[@]}" "${extra[@]}"

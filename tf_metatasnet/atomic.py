@@ -11,13 +11,16 @@ the user's umask.
 - :func:`write_atomically`: ``write(temporary)`` then the rename; for libraries that write
   to a path (Keras, stempeg).
 - :func:`write_bytes_atomically`, :func:`write_text_atomically`,
-  :func:`write_json_atomically`: the common cases.
+  :func:`write_json_atomically`: the common cases;
+- :func:`write_directory_atomically`: a folder (a SavedModel), built beside its path.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from typing import Any, Callable
 
@@ -102,3 +105,38 @@ def write_json_atomically(path: "str | os.PathLike", value: Any, **options: Any)
     ``options`` go to ``json.dumps`` (e.g. ``allow_nan=False``).
     """
     write_text_atomically(path, json.dumps(value, indent=2, **options) + "\n")
+
+
+def write_directory_atomically(path: "str | os.PathLike", write: Callable[[str], None]) -> str:
+    """Calls ``write(temporary)`` on a fresh folder beside ``path``, then puts it at ``path``.
+
+    A folder already at ``path`` is moved aside, replaced and then deleted: whether it may
+    be replaced is the caller's decision, taken before (``export_saved_model`` replaces only
+    a SavedModel, and only when asked). On any error the new folder is removed and ``path``
+    keeps what it had. Returns ``path`` (absolute).
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    temporary = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=parent)
+    os.chmod(temporary, 0o777 & ~_umask())  # mkdtemp makes 0700; a SavedModel is shared
+    try:
+        write(temporary)
+        if os.path.lexists(path):
+            old = tempfile.mkdtemp(prefix=".old-", dir=parent)
+            os.replace(path, os.path.join(old, "replaced"))
+            os.replace(temporary, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(temporary, path)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -26,10 +26,12 @@ def leftovers(*folders) -> list:
 
 
 def one_line_error(capsys, *names) -> str:
-    """The command's stderr: one ``metatasnet: error: <file>: <problem>`` line naming ``names``."""
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("metatasnet: error: "), lines[0]
+    """The command's error: no traceback, and one ``metatasnet: error: <file>: <problem>`` line
+    naming ``names`` (progress bars aside)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("metatasnet: error: ")]
+    assert len(lines) == 1, err
     for name in names:
         assert str(name) in lines[0], (name, lines[0])
     return lines[0]

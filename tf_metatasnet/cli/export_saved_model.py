@@ -21,6 +21,8 @@ def register(formats) -> None:
     parser.add_argument("--version", type=int, default=1, help="version folder (default: 1)")
     parser.add_argument("--instrument", nargs="*", choices=SOURCE_CHOICES, default=None,
                         help="per-instrument models to write (default: all four; none with no value)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace version folders that already hold a SavedModel (default: refuse)")
     parser.add_argument("--serving-root", default="/models",
                         help="where the server sees BASE_DIR, for models.config (default: /models)")
     parser.set_defaults(run=run)
@@ -33,7 +35,7 @@ def run(args) -> int:
 
     written = export_saved_model(load_model(args.model, args.max_model_gib), args.output, name=args.name,
                                  version=args.version, instruments=args.instrument,
-                                 serving_root=args.serving_root)
+                                 serving_root=args.serving_root, overwrite=args.overwrite)
     for name, folder in written.items():
         print(f"{name}: {folder}")
     print(f"{os.path.join(args.output, 'models.config')}: serves {', '.join(written)}")

@@ -23,11 +23,10 @@ matmul per instrument, ``LogSpectrogram`` to constants that survive float16 stor
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
+from tf_metatasnet.atomic import write_directory_atomically
 from tf_metatasnet.compat import freeze
 from tf_metatasnet.layers.instrument_conv import InstrumentConv1x1
 from tf_metatasnet.layers.spectrogram import LogSpectrogram
@@ -114,23 +113,11 @@ def instrument_signature(model, instrument: str, window: "int | None" = None,
 
 
 def save_signature(path: "str | os.PathLike", signature) -> str:
-    """Writes a SavedModel whose ``serving_default`` is ``signature``, atomically.
-
-    The folder is written beside ``path`` under a temporary name and renamed into place,
-    replacing an existing SavedModel there.
-    """
-    path = os.path.abspath(os.fspath(path))
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-    try:
+    """Writes a SavedModel whose ``serving_default`` is ``signature``, atomically (built
+    beside ``path``, then renamed into place, replacing what is there: callers check first)."""
+    def write(folder: str) -> None:
         # Inference only: the layers' custom gradients (exact group norm) are not saved.
-        tf.saved_model.save(tf.Module(), temporary, signatures={"serving_default": signature},
+        tf.saved_model.save(tf.Module(), folder, signatures={"serving_default": signature},
                             options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.replace(temporary, path)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    return path
+
+    return write_directory_atomically(path, write)

@@ -2,9 +2,15 @@
 
 Each track of a musdb subset is separated with the :class:`~tf_metatasnet.inference.separator.Separator`
 (the same chunked inference as ``metatasnet separate``) and scored by
-``museval.eval_mus_track``, which also writes museval's per-track JSON. The paper's table is
-SDR (and SIR, SAR, ISR) per instrument, the median over each track's one-second frames, then
-the median over tracks.
+``museval.eval_mus_track``; its per-track JSON is written here, atomically, where museval
+would put it (``<output_dir>/<subset>/<track>.json``). The paper's table is SDR (and SIR,
+SAR, ISR) per instrument, the median over each track's one-second frames, then the median
+over tracks.
+
+Every output path is planned and checked before the first track is separated
+(:func:`plan_evaluation`), and each track's stems are checked (present, readable, as long
+as its mixture) before it is separated: a bad track stops the evaluation with one line
+naming it, and leaves no empty or partial JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Callable
 import museval
 import numpy as np
 
-from tf_metatasnet.atomic import write_atomically, write_json_atomically
+from tf_metatasnet.atomic import write_atomically, write_json_atomically, write_text_atomically
+from tf_metatasnet.errors import one_line
 from tf_metatasnet.sources import SOURCES
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
@@ -39,8 +46,70 @@ class BaselineSeparator:
         return {source: estimate.copy() for source in SOURCES}
 
 
-def _score(track, estimates: dict, output_dir: "str | None"):
-    return museval.eval_mus_track(track, estimates, output_dir=output_dir)
+class EvaluationError(ValueError):
+    """A track or an output path that cannot be evaluated; one line naming it."""
+
+
+def plan_evaluation(tracks, output_dir: "str | os.PathLike") -> dict[str, str]:
+    """``{track name: JSON path}``: museval's ``<output_dir>/<subset>/<track>.json``, each
+    checked to be inside ``output_dir``, planned once, and not one of the tracks' files.
+
+    Raises:
+        EvaluationError: naming the track and the path.
+    """
+    folder = os.path.realpath(os.fspath(output_dir))
+    inputs = {os.path.realpath(path) for track in tracks for path in _track_files(track)}
+    plan, seen = {}, {}
+    for track in tracks:
+        path = os.path.join(os.fspath(output_dir), track.subset, f"{track.name}.json")
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, folder]) != folder or real == folder:
+            raise EvaluationError(f"{track.name}: its scores would go to {path}, outside {output_dir}")
+        if real in seen:
+            raise EvaluationError(f"{path}: the scores of both {seen[real]!r} and {track.name!r} would be written there")
+        if real in inputs:
+            raise EvaluationError(f"{path}: is a file of the dataset; its scores would overwrite it")
+        seen[real], plan[track.name] = track.name, path
+    return plan
+
+
+def _track_files(track) -> list[str]:
+    """The files of a musdb track: its stem file, or its folder's wav files."""
+    paths = [track.path] + [getattr(source, "path", None) or "" for source in (track.sources or {}).values()]
+    return [path for path in paths if path]
+
+
+def load_references(track) -> None:
+    """Reads each source of ``track`` once, checks it, and keeps it in memory for scoring.
+
+    Raises:
+        EvaluationError: a source missing, unreadable or not as long as the mixture.
+    """
+    mixture = np.asarray(track.audio)
+    for name in SOURCES:
+        source = (track.sources or {}).get(name)
+        if source is None:
+            raise EvaluationError(f"{track.name}: has no {name} stem ({track.path})")
+        try:
+            audio = np.asarray(source.audio)
+        except Exception as error:  # musdb, stempeg and soundfile raise many kinds; all mean this
+            raise EvaluationError(f"{track.name}: its {name} stem cannot be read ({one_line(error)})") from None
+        if audio.shape != mixture.shape:
+            raise EvaluationError(f"{track.name}: its {name} stem has shape {audio.shape}, the mixture "
+                                  f"{mixture.shape}; the stems must be as long as the mixture")
+        source.audio = audio                       # musdb keeps it: read once
+
+
+def release_references(track) -> None:
+    """Forgets the sources :func:`load_references` kept."""
+    for source in (track.sources or {}).values():
+        source.audio = None
+
+
+def _score(track, estimates: dict):
+    scores = museval.eval_mus_track(track, estimates)
+    scores.validate()
+    return scores
 
 
 def evaluate_tracks(separator, tracks, output_dir: "str | os.PathLike | None" = None,
@@ -52,30 +121,40 @@ def evaluate_tracks(separator, tracks, output_dir: "str | os.PathLike | None" = 
             (frames, channels)}``: a :class:`~tf_metatasnet.inference.separator.Separator`, a
             :class:`BaselineSeparator`.
         tracks: musdb ``Track`` objects (e.g. from :func:`load_musdb`).
-        output_dir: where museval writes ``<subset>/<track>.json`` (and this function
-            ``results.pandas`` and ``scores.json``); nothing is written without it.
+        output_dir: where each track's ``<subset>/<track>.json`` (museval's format) goes,
+            and ``results.pandas`` and ``scores.json``; nothing is written without it.
         jobs: processes scoring tracks in parallel with the next separation (BSS Eval is
             slow; separation runs in this process).
         progress: called as ``progress(track_name, done, total)`` after each scored track.
     """
     output_dir = os.fspath(output_dir) if output_dir is not None else None
+    plan = plan_evaluation(tracks, output_dir) if output_dir is not None else {}
     store = museval.EvalStore(frames_agg="median", tracks_agg="median")
     executor = ProcessPoolExecutor(jobs) if jobs > 1 else None
+
+    def keep(name, scores, done):
+        store.add_track(scores)
+        if output_dir is not None:
+            write_text_atomically(plan[name], scores.json)
+        if progress:
+            progress(name, done, len(tracks))
+
     try:
         futures = []
         for track in tracks:
+            load_references(track)
             audio = np.asarray(track.audio, np.float32)           # (frames, channels)
             estimates = separator.separate(audio, track.rate)      # {source: (frames, channels)}
             if executor is None:
-                futures.append((track.name, _score(track, estimates, output_dir)))
-                if progress:
-                    progress(track.name, len(futures), len(tracks))
+                keep(track.name, _score(track, estimates), len(futures) + 1)
+                futures.append(track.name)
+                release_references(track)
             else:
-                futures.append((track.name, executor.submit(_score, track, estimates, output_dir)))
-        for done, (name, result) in enumerate(futures, 1):
-            store.add_track(result if executor is None else result.result())
-            if executor is not None and progress:
-                progress(name, done, len(tracks))
+                release_references(track)                          # the worker reads them again
+                futures.append((track.name, executor.submit(_score, track, estimates)))
+        if executor is not None:
+            for done, (name, future) in enumerate(futures, 1):
+                keep(name, future.result(), done)
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
