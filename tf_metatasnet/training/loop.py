@@ -15,10 +15,14 @@ written by ``metatasnet prepare``:
    and ``best.keras`` when the validation SI-SNR (last stage, mean over instruments)
    improves. Every file is written to a temporary name and renamed into place.
 
-``train(config, resume=True)`` rebuilds the same model and optimizer, loads the last
-checkpoint (weights, optimizer moments, Lookahead weights, step, hence the schedule's
-position) and continues at the next epoch. The training pipeline of a resumed run is
-seeded from the run's seed and the epoch it resumes at, so resuming is reproducible.
+``train(config, resume=True)`` continues a run that stopped for any reason, SIGKILL
+included, exactly: it rebuilds the model and optimizer, restores the last checkpoint
+(weights, optimizer moments, Lookahead weights, step and with it the schedule, dropout's
+random states, the metric history) and repeats the interrupted epoch. Every epoch's
+training batches come from a pipeline seeded by the run's seed and the epoch alone
+(``epoch_seed``), in interrupted and uninterrupted runs alike, so the resumed run's weights
+and loss history are bit-identical to an uninterrupted run's (on the same machine and
+software). A run that is resumed before its first checkpoint starts from the beginning.
 
 Output folder::
 
@@ -36,12 +40,20 @@ import dataclasses
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_metatasnet.data.cache import open_prepared
 from tf_metatasnet.data.pipeline import train_dataset, validation_dataset
 from tf_metatasnet.models.metatasnet import MetaTasNet
-from tf_metatasnet.training.callbacks import Checkpointer, ReleaseMemory, read_state
+from tf_metatasnet.training.callbacks import (
+    HISTORY_CSV,
+    Checkpointer,
+    ReleaseMemory,
+    load_checkpoint,
+    read_state,
+    write_history,
+)
 from tf_metatasnet.training.config import OptimizerConfig, TrainConfig, TrainError, write_train_config
 from tf_metatasnet.training.fine_tuning import load_initial_weights
 from tf_metatasnet.training.optimizers import build_optimizer
@@ -105,8 +117,6 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
     if state and not resume:
         raise TrainError(f"{output_dir}: already holds a training run; pass --resume to continue "
                          f"it or choose another output directory")
-    if resume and not state:
-        raise TrainError(f"{output_dir}: no checkpoint to resume from")
     if not state and config.initial_weights and not os.path.isfile(config.initial_weights):
         raise TrainError(f"{config.initial_weights}: no such model file (initial_weights)")
     prepared = prepared or open_prepared(config.data.cache_dir)
@@ -126,17 +136,25 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
         if config.data.batch_size % replicas:
             raise TrainError(f"data.batch_size {config.data.batch_size} is not divisible by the "
                              f"{replicas} replicas")
-        seed = config.seed + 7919 * initial_epoch
 
-        def dataset_fn(context: tf.distribute.InputContext):
-            return train_dataset(prepared, config.data, rates, stride,
-                                 batch_size=context.get_per_replica_batch_size(config.data.batch_size),
-                                 seed=seed + 104729 * context.input_pipeline_id)
+        def epoch_data(epoch: int):
+            """Epoch ``epoch``'s batches: a pipeline seeded by the run's seed and the epoch
+            alone, so that a resumed epoch sees exactly the batches it saw before."""
+            seed = epoch_seed(config.seed, epoch)
+
+            def dataset_fn(context: tf.distribute.InputContext):
+                return train_dataset(prepared, config.data, rates, stride,
+                                     batch_size=context.get_per_replica_batch_size(config.data.batch_size),
+                                     seed=seed + 104729 * context.input_pipeline_id)
+
+            if config.strategy == "default":
+                return dataset_fn(tf.distribute.InputContext())
+            return strategy.distribute_datasets_from_function(dataset_fn)
 
         with strategy.scope():
             model = build_training_model(config)
             if state:
-                model.load_weights(os.path.join(output_dir, "checkpoints", state["weights"]))
+                load_checkpoint(model, output_dir, state)
             elif config.initial_weights:
                 load_initial_weights(model, config.initial_weights)
             else:
@@ -144,10 +162,6 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
                 set_spectrogram_statistics(model, compute_spectrogram_statistics(
                     model, statistics_data, config.data.statistics_examples))
 
-        if config.strategy == "default":
-            data = dataset_fn(tf.distribute.InputContext())
-        else:
-            data = strategy.distribute_datasets_from_function(dataset_fn)
         validation = None
         if config.validation_steps != 0 and prepared.splits.get("valid"):
             validation = validation_dataset(prepared, rates, stride,
@@ -157,16 +171,34 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: int = 0, callba
                 validation = validation.take(config.validation_steps)
         monitor = "val_si_snr" if validation is not None else "si_snr"
         checkpointer = Checkpointer(output_dir, monitor, state, chief)
-        standard = [checkpointer, keras.callbacks.TerminateOnNaN(), ReleaseMemory()]
+        if chief and state:   # rows written after the last commit (a kill) are dropped
+            write_history(os.path.join(output_dir, HISTORY_CSV), checkpointer.history)
+        standard = [checkpointer, keras.callbacks.TerminateOnNaN(), ReleaseMemory(), _OneEpoch()]
         if chief:
-            standard += [
-                keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=bool(state)),
-                keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"),
-                                            update_freq=config.tensorboard_update_freq),
-            ]
-        history = model.fit(data, epochs=config.epochs, initial_epoch=initial_epoch,
-                            steps_per_epoch=config.steps_per_epoch, validation_data=validation,
-                            validation_freq=config.validation_freq, verbose=verbose,
-                            shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
-                            callbacks=[*standard, *callbacks])
-    return TrainResult(model, history.history, output_dir, initial_epoch, checkpointer.best)
+            standard.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"),
+                                                        update_freq=config.tensorboard_update_freq))
+        history = {}
+        # One fit call per epoch (each with its epoch's pipeline); the compiled step is reused.
+        for epoch in range(initial_epoch, config.epochs):
+            logs = model.fit(epoch_data(epoch), epochs=config.epochs, initial_epoch=epoch,
+                             steps_per_epoch=config.steps_per_epoch, validation_data=validation,
+                             validation_freq=config.validation_freq, verbose=verbose,
+                             shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
+                             callbacks=[*standard, *callbacks]).history
+            for name, values in logs.items():
+                history.setdefault(name, []).extend(values)
+            if not np.isfinite(logs.get("loss", [0.0])[-1]):   # TerminateOnNaN stopped the epoch
+                break
+    return TrainResult(model, history, output_dir, initial_epoch, checkpointer.best)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s training pipeline in a run seeded ``seed``."""
+    return seed + 7919 * epoch
+
+
+class _OneEpoch(keras.callbacks.Callback):
+    """Ends a ``fit`` call after one epoch (``train`` runs one call per epoch)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
