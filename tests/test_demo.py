@@ -208,8 +208,8 @@ def test_separate_without_model_uses_the_default_and_says_when_it_is_missing(tmp
     assert status != 0 and len(error) == 1
     assert error[0].startswith("metatasnet: error: ") and "default_model.keras" in error[0]
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_the_bundled_default_model_loads_and_is_small():
     path = assets.default_model_path()
     assert os.path.getsize(path) <= 5_000_000

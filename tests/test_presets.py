@@ -21,8 +21,8 @@ def test_an_architecture_preset_is_a_new_model_with_random_weights(name):
     assert first.count_params() == tm.build_model(name).count_params()
     assert any(not np.array_equal(a, b) for a, b in zip(first.get_weights(), second.get_weights()))
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_default_is_the_bundled_trained_model():
     model = tm.from_preset("default")
     shipped = tm.load_model(assets.default_model_path())

@@ -53,8 +53,8 @@ def test_the_paper_config_is_the_papers_recipe():
     assert (config.data.batch_size, config.data.crop_seconds, config.epochs) == (12, 8.0, 250)
     assert (config.optimizer.name, config.optimizer.learning_rate, config.optimizer.clipnorm) == ("ranger", 1e-3, 5.0)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_the_default_model_config_builds_the_shipped_architecture():
     config = load_train_config(REPO / "training" / "configs" / "default_model.yaml")
     assert config.model_config().replace(recompute_tcn=False) == tm.from_preset("default").config

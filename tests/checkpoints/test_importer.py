@@ -141,8 +141,8 @@ def test_extra_training_entries_and_data_parallel_prefixes_are_accepted(tmp_path
     np.testing.assert_array_equal(model.stages[0].instrument_embedding.numpy(),
                                   state["stages.0.instrument_embedding.weight"].numpy())
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_cli_import_official_writes_a_loadable_model(fixture_dir, official_small, tmp_path, capsys):
     output = tmp_path / "model.keras"
     assert cli.main(["import-official", str(fixture_dir / "official_small.pt"), "-o", str(output)]) == 0

@@ -156,8 +156,8 @@ def test_uniform_track_sampling_draws_tracks_equally(varied_cache):
     assert abs(counts["uniform"] - share) < 0.12, counts
     assert counts["length"] < counts["uniform"], counts
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_seeded_pipelines_repeat_and_seeds_differ(varied_cache):
     _, prepared = varied_cache
     config = DataConfig(cache_dir=str(prepared.cache_dir), batch_size=2, crop_seconds=0.5)

@@ -242,8 +242,8 @@ def _mtimes(folder):
     paths = [os.path.join(parent, name) for parent, dirs, files in os.walk(folder) for name in dirs + files]
     return {os.path.relpath(path, folder): os.stat(path).st_mtime_ns for path in paths}
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_rerunning_skips_finished_work_and_redoes_interrupted_tracks(toy_musdb_wav, tmp_path):
     cache = tmp_path / "cache"
     first = prepare_musdb(toy_musdb_wav, cache, is_wav=True, crop_seconds=CROP, keep_resampled=True)

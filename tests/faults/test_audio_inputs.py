@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from snapshot import leftovers, one_line_error, snapshot
+from snapshot import leftovers, snapshot
 
 from tf_metatasnet.audio import AudioError
 from tf_metatasnet.audio.io import MAX_SECONDS, check_format

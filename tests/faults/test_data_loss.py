@@ -59,8 +59,8 @@ def test_a_name_that_is_no_track_name_is_refused(song, tiny_model_file, tmp_path
     argv = ["separate", str(dots), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file)]
     assert "track name '..'" in _refused(capsys, argv, tmp_path, dots)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_rerunning_replaces_ones_own_stems(song, tiny_model_file, tmp_path):
     argv = ["separate", str(song), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file), "--no-xla",
             "--stems", "vocals"]

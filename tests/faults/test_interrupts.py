@@ -73,8 +73,8 @@ def _tmpfs_command(folder, size):
               f'find "{folder}" -mindepth 1 -printf "LEFT %p\\n"; exit $status')
     return ["unshare", "--mount", "--map-root-user", "--propagation", "private", "sh", "-c", script, "sh"]
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_no_partial_stem(tiny_model_file, song, tmp_path):
     out, tmp = tmp_path / "out", tmp_path / "tmp"
     out.mkdir()

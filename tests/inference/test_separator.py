@@ -94,8 +94,8 @@ def test_in_memory_and_file_separation_agree(tiny_model, tmp_path):
         stem = os.path.splitext(os.path.basename(path))[0]
         np.testing.assert_allclose(read_audio(path)[0], in_memory[stem], atol=1e-6)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_xla_and_graph_separation_agree(tiny_model):
     audio = music(2.0, channels=1)
     eager = Separator(tiny_model, chunk_seconds=1.0, jit_compile=False).separate(audio, 44100)
@@ -103,8 +103,8 @@ def test_xla_and_graph_separation_agree(tiny_model):
     for s in SOURCES:
         assert si_sdr(eager[s], xla[s]) > 60
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_chunking_adds_no_error_of_its_own(tiny_model):
     """Chunk borders: with a song shorter than one window the result is exactly the
     unchunked one; on a song whose statistics are the same in every window (a loop)
@@ -122,8 +122,8 @@ def test_chunking_adds_no_error_of_its_own(tiny_model):
         np.testing.assert_allclose(one_window[s], whole[s], atol=1e-6 * np.abs(whole[s]).max())
         assert si_sdr(whole[s], chunked[s]) > 20, s
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_two_stems_stem_selection_and_name_template(tiny_model, tmp_path):
     song = tmp_path / "song.flac"
     soundfile.write(song, music(2.0), 44100)
@@ -180,8 +180,8 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tiny_model, tmp_path, k
     assert str(path) in message and "\n" not in message
     assert not (tmp_path / "out").exists() or not any(files for _, _, files in os.walk(tmp_path / "out"))
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_downmix_option_separates_many_channels_to_mono(tiny_model, tmp_path):
     path = tmp_path / "surround.wav"
     _bad_input("six channels", path)
@@ -200,8 +200,8 @@ def test_unwritable_output_folder_fails_before_any_work(tiny_model, tmp_path):
         Separator(tiny_model, jit_compile=False).separate_file(song, blocker / "out")
     assert str(blocker) in str(error.value)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_cli_separates_many_files_and_reports_each_bad_one(model_file, tmp_path, capsys):
     good_a, good_b, bad = tmp_path / "a.wav", tmp_path / "b.ogg", tmp_path / "c.wav"
     soundfile.write(good_a, music(1.5), 44100)

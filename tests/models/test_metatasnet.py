@@ -12,8 +12,8 @@ import tf_metatasnet as tm
 from tf_metatasnet.export.report import si_sdr
 from tf_metatasnet.layers import InstrumentDepthwiseConv
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_paper_preset_has_as_many_values_as_the_original_state_dict():
     model = tm.build_model("paper")
     assert model.count_params() == 45_545_602
@@ -140,8 +140,8 @@ def test_load_model_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match="must end in .keras"):
         tm.save_model(tm.build_model("tiny"), tmp_path / "model.h5")
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_xla_compiled_model_matches_eager():
     model = tm.build_model("tiny")
     mixtures = [tf.constant(m) for m in random_mixtures(model.config, frames=50)]

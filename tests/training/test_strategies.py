@@ -1,6 +1,7 @@
 """Training with ``tf.distribute``: MirroredStrategy on two logical CPU devices and
 MultiWorkerMirroredStrategy with two worker processes on localhost, each against
-single-device training on the same data (``distributed_worker.py`` runs both sides)."""
+single-device training on the same data for ten steps (``distributed_worker.py`` runs both
+sides), equal within float32 rounding."""
 
 import json
 import os
@@ -23,15 +24,23 @@ def _reference(toy_cache, replicas, pipelines, initial_file):
     return distributed_worker.reference_weights(toy_cache.cache_dir, replicas, pipelines, initial)
 
 
+#: What may differ: float32 rounding. The distributed run sums each replica's gradient
+#: computed in another process (or thread) with other summation orders, so every step may
+#: round differently by a few units in the last place; with the updates bounded by the
+#: recipe's clipping nothing amplifies that. Allowed: 4 float32 ulps per step, relative to
+#: the weight (and absolutely, for weights near zero), over the run's steps.
+TOLERANCE = 4 * np.finfo(np.float32).eps * distributed_worker.STEPS
+
+
 def _compare(weights, reference, initial_file):
-    """Equal within float32 summation-order noise; training moved the weights far more."""
+    """Equal within float32 rounding over the steps; training moved the weights far more."""
     with np.load(initial_file) as data:
         initial = {name.split(":", 1)[1]: data[name] for name in data.files}  # by path
     assert sorted(weights) == sorted(reference)
     moved = max(np.abs(value - initial[name.split(":", 1)[1]]).max() for name, value in reference.items())
-    assert moved > 1e-2, moved
+    assert moved > 100 * TOLERANCE, moved
     for name, value in reference.items():
-        np.testing.assert_allclose(weights[name], value, rtol=1e-3, atol=3e-4, err_msg=name)
+        np.testing.assert_allclose(weights[name], value, rtol=TOLERANCE, atol=TOLERANCE, err_msg=name)
 
 
 def test_mirrored_strategy_on_two_cpu_devices_agrees_with_one_device(toy_cache, tmp_path):

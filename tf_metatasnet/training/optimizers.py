@@ -89,9 +89,13 @@ class Ranger(keras.optimizers.Optimizer):
         lookahead_alpha: step of the slow weights towards the fast ones. Defaults to 0.5.
         sma_threshold: ``N_t`` above which the adaptive (rectified) step is used. Defaults
             to 5.0.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema, ema_momentum,
+        weight_decay, clipnorm, clipvalue, use_ema, ema_momentum,
         ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps: as in
             ``keras.optimizers.Optimizer``.
+        global_clipnorm: the global norm the gradient is clipped to, as in Keras but over the
+            whole batch: under a distribution strategy the replicas' summed gradient is
+            clipped (PyTorch's ``clip_grad_norm_`` on the authors' summed gradient), not each
+            replica's share as Keras does.
         name: defaults to ``"ranger"``.
     """
 
@@ -125,7 +129,7 @@ class Ranger(keras.optimizers.Optimizer):
             weight_decay=weight_decay,
             clipnorm=clipnorm,
             clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
+            global_clipnorm=None,  # clipped in ``apply``, across replicas (``clip_global_norm``)
             use_ema=use_ema,
             ema_momentum=ema_momentum,
             ema_overwrite_frequency=ema_overwrite_frequency,
@@ -152,6 +156,13 @@ class Ranger(keras.optimizers.Optimizer):
         self.lookahead_steps = int(lookahead_steps)
         self.lookahead_alpha = lookahead_alpha
         self.sma_threshold = sma_threshold
+        if global_clipnorm is not None and (clipnorm is not None or clipvalue is not None):
+            raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
+                             f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                             f"global_clipnorm={global_clipnorm}")
+        #: ``global_clipnorm``: the gradient's global norm is clipped to this, over the whole
+        #: batch (the sum over replicas under a distribution strategy); see ``apply``.
+        self.clip_global_norm = global_clipnorm
 
     def build(self, var_list):
         """Create ``m``, ``v`` (zeros) and the slow weights (copies) for ``var_list``."""
@@ -236,9 +247,31 @@ class Ranger(keras.optimizers.Optimizer):
         out of the graph (faster tracing, less memory)."""
         self._step_cache = {}
         try:
+            if self.clip_global_norm is not None:
+                grads = self._clip_global_norm(list(grads))
             return super().apply(grads, trainable_variables)
         finally:
             self._step_cache = None
+
+    def _clip_global_norm(self, grads):
+        """``clip_grad_norm_`` of the whole batch's gradient, as the authors' one process does.
+
+        Keras's own ``global_clipnorm`` clips each replica's share before the replicas'
+        gradients are summed; under a strategy that is another update whenever the clip is
+        active. Here the replicas' sum is clipped, and each replica hands Keras an equal
+        share of it to sum again (exact for 2 or 4 replicas: halving is exact).
+        """
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        present = [g for g in grads if g is not None]
+        if replicas > 1:
+            present = context.all_reduce(tf.distribute.ReduceOp.SUM, present)
+        scale = self.loss_scale_factor or 1.0   # grads still scaled: clip to the scaled norm
+        present, _ = tf.clip_by_global_norm(present, self.clip_global_norm * scale)
+        if replicas > 1:
+            present = [g / replicas for g in present]
+        found = iter(present)
+        return [None if g is None else next(found) for g in grads]
 
     def update_step(self, gradient, variable, learning_rate):
         """One Ranger update of ``variable`` (after Keras' clipping and weight decay)."""
@@ -271,6 +304,7 @@ class Ranger(keras.optimizers.Optimizer):
     def get_config(self):
         config = super().get_config()
         config.update({
+            "global_clipnorm": self.clip_global_norm,
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,

@@ -136,8 +136,8 @@ def test_rendered_instruments_have_their_register():
         assert centroid("bass") < min(centroid("drums"), centroid("vocals"), centroid("other"))
         assert above_2khz("drums") > 0.08 > 0.02 > above_2khz("bass")
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_make_toy_dataset_with_fluidsynth_reads_back_through_musdb(tmp_path):
     import musdb
 

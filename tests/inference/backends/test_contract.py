@@ -75,8 +75,8 @@ def test_a_chunk_gives_one_estimate_per_source_equal_to_the_keras_models(backend
     index = [model.sources.index(name) for name in backend.sources]
     np.testing.assert_allclose(estimates, reference[:, index], rtol=1e-3, atol=1e-4)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_a_separator_runs_a_song_through_any_backend(backend, targets):
     model, _ = targets
     song = synthesize_track(2.0, RATE, seed=4)["mixture"]          # (frames, 2): several windows
@@ -100,8 +100,8 @@ def test_a_separator_by_name_takes_the_tflite_models_own_chunking(targets):
     with pytest.raises(TypeError, match="KerasBackend needs a MetaTasNet, got str"):
         Separator("model.keras")
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_the_cli_chooses_the_backend_by_name(targets, tmp_path, capsys):
     _, found = targets
     song = tmp_path / "song.wav"

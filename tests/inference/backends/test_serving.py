@@ -29,8 +29,8 @@ def servers(tiny_export):
 def song():
     return synthesize_track(4.0, 22050, seed=3)["mixture"]   # (frames, 2): several windows
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_rest_client_separates_a_song_like_the_local_separator(servers, song):
     model, url, _ = servers
     local = Separator(model, jit_compile=False, **CHUNKING).separate(song, 22050)
