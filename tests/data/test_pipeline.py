@@ -198,12 +198,16 @@ def test_crops_longer_than_the_cache_are_refused(varied_cache):
 def test_validation_covers_every_track_in_order(varied_cache):
     _, prepared = varied_cache
     tracks = _track_audio(prepared, "valid")
-    items = 0
-    for mixtures, sources, masks in validation_dataset(prepared, RATES, STRIDE, batch_size=3):
+    items = batches = 0
+    dataset = validation_dataset(prepared, RATES, STRIDE, batch_size=3)
+    for mixtures, sources, masks in dataset:
         assert sources[2].shape[1:] == (4, prepared.segment_frames * 4)
         items += mixtures[0].shape[0]
+        batches += 1
     segments = sum(-(-len(audio) // prepared.segment_frames) for audio in tracks.values())
     assert items == 2 * segments and items > 0
+    # The count is known in advance (Keras's fit then validates without "ran out of data").
+    assert int(dataset.cardinality()) == batches
 
 
 def test_data_config_rejects_bad_values():

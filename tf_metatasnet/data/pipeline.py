@@ -326,4 +326,8 @@ def validation_dataset(prepared, rates, stride: int, *, batch_size: int = 4, spl
         masks = tf.cast(rms > threshold, tf.float32)
         return tf.data.Dataset.from_tensor_slices((mixtures, tuple(sources), masks))
 
-    return dataset.flat_map(to_items).batch(batch_size).prefetch(AUTOTUNE)
+    # flat_map hides the count from tf.data; stating it lets Keras's fit validate without
+    # warning "Your input ran out of data" after every epoch.
+    batches = -(-2 * prepared.segments.get(split, 0) // batch_size)
+    dataset = dataset.flat_map(to_items).batch(batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(AUTOTUNE)
