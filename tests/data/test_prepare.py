@@ -73,7 +73,8 @@ def _snr(reference, estimate):
     return 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - estimate) ** 2))
 
 
-@pytest.fixture(scope="module", params=["wav", "stem"])
+# Writing and reading the AAC stems costs about 20 s: that layout runs with the slow tests.
+@pytest.fixture(scope="module", params=["wav", pytest.param("stem", marks=pytest.mark.slow)])
 def prepared(request, tmp_path_factory):
     """``(layout, musdb root, PreparedDataset, progress calls)`` for both MUSDB18 layouts."""
     layout = request.param
@@ -306,7 +307,7 @@ def _write_wav_track(folder, broken=()):
 @pytest.mark.parametrize("case, match", [
     ("missing root", r"nowhere: no such MUSDB18 folder"),
     ("wav without --is-wav", r"no tracks found in the train split .*use --is-wav"),
-    ("stem with --is-wav", r"no tracks found in the train split .*drop --is-wav"),
+    pytest.param("stem with --is-wav", r"no tracks found in the train split .*drop --is-wav", marks=pytest.mark.slow),
     ("no valid tracks", r"no tracks found in the valid split"),
     ("unreadable stem file", r"track 'Broken - Song' \(train split\) is unreadable"),
     ("unreadable wav source", r"track 'Broken - Song' \(test split\) is unreadable"),
@@ -316,14 +317,14 @@ def _write_wav_track(folder, broken=()):
     ("crop negative", r"crop_seconds must be positive"),
     ("unknown split", r"splits must be among train, valid, test, got training"),
 ])
-def test_errors_are_one_line_and_say_what_is_wrong(case, match, toy_musdb_wav, toy_musdb_stem, tmp_path):
+def test_errors_are_one_line_and_say_what_is_wrong(case, match, toy_musdb_wav, tmp_path, request):
     root, kwargs = toy_musdb_wav, {"is_wav": True}
     if case == "missing root":
         root = tmp_path / "nowhere"
     elif case == "wav without --is-wav":
         kwargs = {}
     elif case == "stem with --is-wav":
-        root = toy_musdb_stem
+        root = request.getfixturevalue("toy_musdb_stem")
     elif case == "no valid tracks":
         root = tmp_path / "musdb"
         _write_wav_track(root / "train" / "Some - Song")

@@ -22,6 +22,7 @@ def _evaluate(dataset, out):
     return main(["evaluate", "--musdb", str(dataset), "--is-wav", "--baseline", "mixture/4", "-o", str(out)])
 
 
+@pytest.mark.slow  # evaluates a whole toy dataset (about 10 s)
 def test_a_missing_stem_is_named_and_no_empty_score_is_left(dataset, tmp_path, capsys):
     second = dataset / "test" / "Toy Artist - Toy Test Song 002"
     (second / "other.wav").unlink()

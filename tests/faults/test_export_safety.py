@@ -10,6 +10,7 @@ def _export(tiny_model_file, base, *extra):
     return main(["export", "saved-model", "--model", str(tiny_model_file), "-o", str(base), "--instrument", *extra])
 
 
+@pytest.mark.slow  # four exports of the tiny model (about 19 s)
 def test_an_existing_version_is_refused_and_only_a_savedmodel_is_replaced(tiny_model_file, tmp_path, capsys):
     base = tmp_path / "serving"
     mine = base / "metatasnet" / "1"

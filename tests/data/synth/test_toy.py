@@ -70,6 +70,7 @@ def test_musdb_reads_the_train_valid_and_test_splits(layout, request):
         assert np.abs(mixture).max() < 1
 
 
+@pytest.mark.slow  # writes and decodes the AAC stems (about 8 s)
 def test_stem_file_streams_are_the_wav_stems_in_musdb_order(toy_musdb_wav, toy_musdb_stem):
     # Both conftest datasets use the same seed, so they hold the same songs.
     name = "Toy Artist - Toy Test Song 001"
