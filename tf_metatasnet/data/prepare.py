@@ -35,7 +35,7 @@ import tensorflow_datasets as tfds
 from tqdm import tqdm
 
 from tf_metatasnet import compat
-from tf_metatasnet.atomic import write_json_atomically
+from tf_metatasnet.atomic import write_directory_atomically, write_json_atomically
 from tf_metatasnet.audio import resample
 from tf_metatasnet.data.cache import (
     FORMAT_VERSION,
@@ -271,10 +271,7 @@ def _resample_track(track, split: str, folder: str, rates, root: str, is_wav: bo
             "scale": scale, "mixture_std": mixture_std, "frames": frames,
             "musdb_root": root, "is_wav": bool(is_wav)}
 
-    parent = os.path.dirname(folder)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-    try:
+    def write(temporary: str) -> None:
         for rate in rates:
             output = outputs.pop(rate)
             np.multiply(output, INT16_PEAK / scale, out=output)
@@ -283,16 +280,9 @@ def _resample_track(track, split: str, folder: str, rates, root: str, is_wav: bo
             np.save(os.path.join(temporary, f"{rate}.npy"), output.astype(np.int16))  # (frames, 4, 2)
             del output
         write_json_atomically(os.path.join(temporary, "meta.json"), meta)
-        if os.path.exists(folder):  # an outdated version (other rates or MUSDB18 copy)
-            old = tempfile.mkdtemp(prefix=".old-", dir=parent)
-            os.replace(folder, os.path.join(old, "track"))
-            os.replace(temporary, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(temporary, folder)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+
+    # An outdated version of the track (other rates or MUSDB18 copy) is replaced.
+    write_directory_atomically(folder, write)
 
 
 # --- phase 2: the TFDS dataset --------------------------------------------------------------
