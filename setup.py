@@ -54,6 +54,9 @@ setup(
         # generates the output paths' property test.
         "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pyyaml>=6,<7", "tensorflow-serving-api>=2.21,<2.22",
                 "import-linter>=2.1,<3", "hypothesis>=6.100,<7"],
+        # Only for benchmarks/ running the authors' whole-song procedure side by side with
+        # ours (their evaluate.py resamples with librosa's kaiser_best, which needs resampy).
+        "bench": ["librosa>=0.10,<0.12", "resampy>=0.4,<0.5"],
         # gRPC client of TF Serving (tf_metatasnet.inference.backends.serving.GrpcBackend); REST needs nothing.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },

@@ -7,15 +7,21 @@ its own:
 
 - ``eager``: the Keras model in a ``tf.function`` (TensorFlow graph, no XLA);
 - ``xla``: the same with ``jit_compile=True``;
-- ``torch``: the independent PyTorch implementation of the authors' model in
-  ``tests/support/official_reference.py`` (same architecture, their inference procedure), as the
-  baseline, when PyTorch is installed.
+- ``authors``: the authors' own PyTorch code, run as it is: ``inference_reference.py``
+  from ``--reference`` (default ``../shared/reference`` beside the clone, or
+  ``$METATASNET_REFERENCE``), their ``MultiTasNet.inference`` on the paper configuration,
+  2 threads, best of 3 warm calls. Ours is reported the same way (best warm call) for the
+  ratio, and as a median.
 
-The model is separated with ``MetaTasNet.separate`` (all stages, only the last stage's
-waveforms decoded, which is all a separation needs); ``--all-outputs`` decodes every
-stage as ``model(mixtures)`` does.
+The whole comparison is repeated ``--repeats`` times (fresh processes, the sides
+alternating) and the medians of the repeats are quoted.
 
-    python benchmarks/inference_speed.py                # paper preset, 10 s, 5 runs
+The model runs as a separation runs it: the Keras backend (``KerasBackend``: the
+generators' outputs computed once, then ``MetaTasNet.separate``, all stages, only the
+last stage's waveforms decoded); ``--all-outputs`` decodes every stage as
+``model(mixtures)`` does, generators in the graph.
+
+    python benchmarks/inference_speed.py                # paper preset, 10 s, XLA vs authors, 3 repeats
     python benchmarks/inference_speed.py --preset small --runs 3
 """
 
@@ -25,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -32,8 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DEFAULT_REFERENCE, PEAK_GFLOPS, measure_peak_gflops, percent_of_peak, reference_script, run_child  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = 3.0  # seconds of audio per second, from the issue (1.5x the authors' quoted 2 s/s)
+TARGET_RATIO = 1.5  # at least 1.5x the authors' throughput
 
 
 def matmul_gflop_per_audio_second(config, all_outputs: bool) -> float:
@@ -61,37 +71,28 @@ def matmul_gflop_per_audio_second(config, all_outputs: bool) -> float:
 def worker(args) -> dict:
     """Runs one mode in this process and returns its figures."""
     rates_seconds = args.seconds
-    if args.mode == "torch":
-        import torch
+    import tensorflow as tf
 
-        sys.path.insert(0, str(ROOT / "tests" / "support"))
-        from official_reference import OfficialMetaTasNet, official_args_for
+    import tf_metatasnet as tm
 
-        from tf_metatasnet.presets import get_config
-
-        config = get_config(args.preset)
-        model = OfficialMetaTasNet(official_args_for(config)).eval()
-        mixtures = [torch.randn(1, 1, int(rates_seconds * r)) for r in config.stage_rates]
-
-        def run():
-            with torch.no_grad():
-                return model.inference(mixtures)[-1].numpy()
-        threads = torch.get_num_threads()
-    else:
-        import tensorflow as tf
-
-        import tf_metatasnet as tm
-
-        model = tm.build_model(args.preset)
-        config = model.config
-        mixtures = [tf.constant(np.random.default_rng(0).standard_normal((1, int(rates_seconds * r))), tf.float32)
-                    for r in config.stage_rates]
-        forward = (lambda x: model(x)[-1]) if args.all_outputs else model.separate
-        compiled = tf.function(forward, jit_compile=args.mode == "xla")
+    model = tm.build_model(args.preset)
+    config = model.config
+    mixtures = [tf.constant(np.random.default_rng(0).standard_normal((1, int(rates_seconds * r))), tf.float32)
+                for r in config.stage_rates]
+    if args.all_outputs:
+        compiled = tf.function(lambda x: model(x)[-1], jit_compile=args.mode == "xla")
 
         def run():
             return compiled(mixtures).numpy()
-        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    else:  # what a separation runs: the Keras backend (generators computed once)
+        from tf_metatasnet.inference.backends.keras import KerasBackend
+
+        backend = KerasBackend(model, jit_compile=args.mode == "xla")
+        arrays = [m.numpy() for m in mixtures]
+
+        def run():
+            return backend(arrays)
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     start = time.perf_counter()
     run()
     first = time.perf_counter() - start
@@ -103,6 +104,7 @@ def worker(args) -> dict:
     return {
         "mode": args.mode, "first_call_s": first, "times_s": times,
         "median_s": float(np.median(times)), "audio_s_per_s": args.seconds / float(np.median(times)),
+        "best_audio_s_per_s": args.seconds / min(times),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": threads,
     }
 
@@ -111,8 +113,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--modes", default="eager,xla,torch")
+    parser.add_argument("--runs", type=int, default=3, help="warm calls per process (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes per side (default 3)")
+    parser.add_argument("--modes", default="xla,authors",
+                        help="comma-separated: eager (graph, no XLA), xla, authors (default %(default)s)")
+    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE,
+                        help="the folder of the authors' timing scripts (default: %(default)s)")
+    parser.add_argument("--peak-gflops", type=float, default=PEAK_GFLOPS,
+                        help="the CPU's float32 peak for the percentages (default: measured)")
     parser.add_argument("--all-outputs", action="store_true", help="decode every stage, as model(mixtures)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--mode", help=argparse.SUPPRESS)  # internal: run one mode here
@@ -121,40 +129,64 @@ def main() -> int:
         print(json.dumps(worker(args)))
         return 0
 
+    if args.peak_gflops is None:
+        args.peak_gflops = measure_peak_gflops()
+        print(f"float32 peak measured here (best 2048x2048 TensorFlow matmul): {args.peak_gflops:.0f} GFLOP/s")
     from tf_metatasnet.presets import get_config
 
     config = get_config(args.preset)
     gflop = matmul_gflop_per_audio_second(config, args.all_outputs)
-    results = []
-    for mode in args.modes.split(","):
-        if mode == "torch":
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                print("torch: not installed, baseline skipped (pip install 'tf-metatasnet[torch]')")
-                continue
-        command = [sys.executable, __file__, "--mode", mode, "--preset", args.preset,
-                   "--seconds", str(args.seconds), "--runs", str(args.runs)]
-        if args.all_outputs:
-            command.append("--all-outputs")
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-        output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-        results.append(json.loads(output.strip().splitlines()[-1]))
-        r = results[-1]
-        print(f"{mode:6s} {r['audio_s_per_s']:6.2f} s/s  median {r['median_s']:.2f} s of "
-              f"{', '.join(f'{t:.2f}' for t in r['times_s'])}  first call {r['first_call_s']:.1f} s  "
-              f"peak RSS {r['peak_rss_mib']:.0f} MiB  ({gflop * r['audio_s_per_s']:.0f} GFLOP/s)",
-              flush=True)
-    print(f"\npreset {args.preset}: {gflop:.1f} GFLOP of matrix products per second of audio, "
-          f"{args.seconds:g} s input, {os.cpu_count()} CPU cores")
-    base = {r["mode"]: r["audio_s_per_s"] for r in results}
-    for mode in ("eager", "xla"):
-        if mode in base:
-            verdict = "meets" if base[mode] >= TARGET else "misses"
-            line = f"{mode}: {base[mode]:.2f} s/s {verdict} the target of {TARGET:g} s/s"
-            if "torch" in base:
-                line += f"; {base[mode] / base['torch']:.2f}x the PyTorch baseline"
-            print(line)
+    modes = args.modes.split(",")
+    script = None
+    if "authors" in modes:
+        modes.remove("authors")
+        script = reference_script(args.reference, "inference_reference.py")
+        if script is None:
+            print(f"authors' code: {args.reference / 'inference_reference.py'} not found (--reference DIR); skipped")
+        elif args.preset != "paper" or args.all_outputs:
+            print("authors' code: their script times the paper configuration's separation only; skipped")
+            script = None
+    print(f"machine: {os.cpu_count()} CPU cores; preset {args.preset}, {args.seconds:g} s of mono audio, "
+          f"{gflop:.1f} GFLOP of matrix products per second of audio; {args.repeats} repeat(s)", flush=True)
+    results = {mode: [] for mode in modes}
+    if script is not None:
+        results["authors"] = []
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    for repeat in range(args.repeats):
+        for mode in modes:
+            command = [sys.executable, __file__, "--mode", mode, "--preset", args.preset,
+                       "--seconds", str(args.seconds), "--runs", str(args.runs)]
+            if args.all_outputs:
+                command.append("--all-outputs")
+            output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+            r = json.loads(output.strip().splitlines()[-1])
+            results[mode].append(r)
+            print(f"[{repeat + 1}] {mode:7s} {r['audio_s_per_s']:6.2f} s/s median, {r['best_audio_s_per_s']:.2f} best, "
+                  f"of {', '.join(f'{t:.2f}' for t in r['times_s'])} s  first call {r['first_call_s']:.1f} s  "
+                  f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+        if script is not None:
+            wall, peak, out = run_child([sys.executable, str(script), str(args.seconds)])
+            speed = float(out.strip().splitlines()[-1])
+            results["authors"].append({"best_audio_s_per_s": speed, "audio_s_per_s": speed, "peak_rss_mib": peak})
+            print(f"[{repeat + 1}] authors {speed:6.2f} s/s best of 3 (inference_reference.py)  "
+                  f"peak RSS {peak:.0f} MiB", flush=True)
+
+    print(f"\n| implementation | s of audio per s (median of {args.repeats}) | best call | "
+          f"% of {args.peak_gflops:.0f} GFLOP/s | peak RSS |")
+    print("|---|---|---|---|---|")
+    summary = {}
+    for mode, runs in results.items():
+        median = statistics.median(r["audio_s_per_s"] for r in runs)
+        best = statistics.median(r["best_audio_s_per_s"] for r in runs)
+        summary[mode] = best
+        name = "authors' code (PyTorch)" if mode == "authors" else f"tf_metatasnet ({mode})"
+        print(f"| {name} | {median:.2f} | {best:.2f} | {percent_of_peak(gflop * best, 1.0, args.peak_gflops):.0f} % "
+              f"| {max(r['peak_rss_mib'] for r in runs):.0f} MiB |")
+    if "authors" in summary:
+        for mode in modes:
+            ratio = summary[mode] / summary["authors"]
+            print(f"{mode}: {ratio:.2f}x the authors' throughput (best calls, median of {args.repeats}); "
+                  f"goal >= {TARGET_RATIO:g}x: {'met' if ratio >= TARGET_RATIO else 'missed'}")
     if args.json:
         Path(args.json).write_text(json.dumps({"preset": args.preset, "gflop_per_audio_s": gflop,
                                                "results": results}, indent=2))

@@ -16,15 +16,14 @@ loss is not finite), with the process's peak RSS
 (``getrusage`` ``ru_maxrss``). Every measurement runs in a fresh process, ``--runs`` times
 (median of the runs' medians, largest peak RSS).
 
-With ``--torch``, the same in another fresh process for the authors' model as
-re-implemented in ``tests/support/official_reference.py``, randomly initialised: its own
-``forward(mixes, seps, masks)``, which is the authors' training loss (the same terms and
-weights as above), ``loss.backward()``, ``torch.nn.utils.clip_grad_norm_(parameters, 5)``
-and a ``torch.optim.Adam`` step (lr 1e-3; the authors' Ranger is not part of the
-reference, Adam's per-parameter update costs about the same, without Ranger's lookahead
-every 6 steps), float32, ``torch.get_num_threads()`` threads.
+The authors' side is their own code, run as it is: ``train_step_reference.py`` from the
+folder ``--reference`` (default ``../shared/reference`` beside the clone, or
+``$METATASNET_REFERENCE``), in a fresh process of the same run, with the same batch: their
+``MultiTasNet`` forward pass with their loss, ``backward``, ``clip_grad_norm_(5)`` and their
+Ranger, float32, 2 threads, median of 3 timed steps after one untimed. Its peak RSS is taken
+from the same process. It times the paper configuration only.
 
-    python benchmarks/train_step.py --preset paper --batch 2 --seconds 2 --steps 5 --torch
+    python benchmarks/train_step.py --preset paper --batch 2 --seconds 2 --runs 3
     python benchmarks/train_step.py --preset paper --xla
     python benchmarks/train_step.py --preset tiny --steps 3    # a quick check
 """
@@ -44,14 +43,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_measurement  # noqa: E402
+from common import (DEFAULT_REFERENCE, PAPER_GFLOP_PER_SECOND, PEAK_GFLOPS, measure_peak_gflops, percent_of_peak,  # noqa: E402
+                    reference_script, run_child, run_measurement)
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_SOURCES = 4
-TARGET_SECONDS = 13.0  # at most half the authors' 26-33 s per step
-TARGET_RSS_MIB = 6.3e9 / 2**20  # the authors' 6.3 GB peak RSS, in MiB
-TARGET_TEXT = ("The authors' PyTorch code needs about 26–33 s per such step here and 6.3 GB peak RSS. "
-               "Target: at most half the time (≤ 13 s), less memory")
+TARGET_RATIO = 0.5         # at most half the authors' step time
+TARGET_FIRST_STEP_S = 60.0  # the first step (tracing, optimisation, compilation) within a minute
+TRAIN_FLOP_FACTOR = 3.0    # a training step costs about 3x the forward pass (forward + backward)
 
 
 def random_batch(config, batch: int, seconds: float, seed: int = 0):
@@ -93,38 +92,9 @@ def tensorflow_step(args):
     return step, threads
 
 
-def torch_step(args):
-    """``(step function, threads)``: one training step of the authors' model (PyTorch)."""
-    import torch
-
-    sys.path.insert(0, str(ROOT / "tests" / "support"))
-    from official_reference import OfficialMetaTasNet, official_args_for
-
-    from tf_metatasnet.presets import get_config
-
-    config = get_config(args.preset)
-    torch.manual_seed(0)
-    model = OfficialMetaTasNet(official_args_for(config)).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    mixtures, sources, masks = random_batch(config, args.batch, args.seconds)
-    mixes = [torch.from_numpy(m)[:, None] for m in mixtures]  # (batch, 1, T_i)
-    seps = [torch.from_numpy(s)[:, :, None] for s in sources]  # (batch, 4, 1, T_i)
-    present = [torch.from_numpy(masks)[..., None]] * config.stages_num  # (batch, 4, 1)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss, _ = model(mixes, seps, present)
-        loss.sum().backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        return float(loss.detach().sum())
-
-    return step, torch.get_num_threads()
-
-
 def worker(args) -> dict:
     """Times one implementation in this process."""
-    step, threads = (torch_step if args.impl == "torch" else tensorflow_step)(args)
+    step, threads = tensorflow_step(args)
     warmup = []
     for _ in range(args.warmup):
         start = time.perf_counter()
@@ -141,8 +111,8 @@ def worker(args) -> dict:
 
 
 def label(impl: str, xla: bool, recompute: bool = True) -> str:
-    if impl == "torch":
-        return "authors' model (PyTorch)"
+    if impl == "authors":
+        return "authors' code (PyTorch, train_step_reference.py)"
     return f"tf_metatasnet ({'XLA' if xla else 'no XLA'}{'' if recompute else ', no recompute'})"
 
 
@@ -160,10 +130,13 @@ def main() -> int:
     parser.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=True,
                         help="recompute the masking TCN's activations in the backward pass "
                              "(default, as the model's recompute_tcn)")
-    parser.add_argument("--torch", action="store_true",
-                        help="also time the authors' model (tests/support/official_reference.py)")
+    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE,
+                        help="the folder of the authors' timing scripts (default: %(default)s)")
+    parser.add_argument("--no-reference", action="store_true", help="time tf_metatasnet only")
+    parser.add_argument("--peak-gflops", type=float, default=PEAK_GFLOPS,
+                        help="the CPU's float32 peak for the percentages (default: measured)")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--impl", choices=("tf", "torch"), help=argparse.SUPPRESS)  # internal
+    parser.add_argument("--impl", choices=("tf",), help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
     if args.batch < 1 or args.seconds <= 0 or args.steps < 1 or args.warmup < 0 or args.runs < 1:
         parser.error("--batch, --seconds, --steps and --runs must be positive, --warmup >= 0")
@@ -171,60 +144,81 @@ def main() -> int:
         print(json.dumps(worker(args)))
         return 0
 
+    if args.peak_gflops is None:
+        args.peak_gflops = measure_peak_gflops()
+        print(f"float32 peak measured here (best 2048x2048 TensorFlow matmul): {args.peak_gflops:.0f} GFLOP/s")
     command_line = shlex.join(["python", "benchmarks/train_step.py", *sys.argv[1:]])
-    impls = ["tf"]
-    if args.torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("torch: not installed, the authors' model is skipped (pip install 'tf-metatasnet[torch]')")
-        else:
-            impls.append("torch")
+    script = None
+    if not args.no_reference:
+        script = reference_script(args.reference, "train_step_reference.py")
+        if script is None:
+            print(f"authors' code: {args.reference / 'train_step_reference.py'} not found "
+                  "(--reference DIR); timing tf_metatasnet only")
+        elif args.preset != "paper":
+            print("authors' code: their script times the paper configuration only; skipped")
+            script = None
     print(f"machine: {os.cpu_count()} CPU cores; preset {args.preset}, batch {args.batch} x "
           f"{args.seconds:g} s, random data, float32; {args.warmup} warm-up + {args.steps} timed "
           f"steps, {args.runs} run(s)", flush=True)
     results = {}
-    for impl in impls:
-        runs = []
-        for _ in range(args.runs):
-            command = [__file__, "--impl", impl, "--preset", args.preset,
-                       "--batch", str(args.batch), "--seconds", str(args.seconds),
-                       "--steps", str(args.steps), "--warmup", str(args.warmup),
-                       "--xla" if args.xla else "--no-xla",
-                       "--recompute" if args.recompute else "--no-recompute"]
-            r = run_measurement(command)
-            runs.append(r)
-            print(f"{label(impl, args.xla, args.recompute)}: median {r['median_s']:.3f} s/step of "
-                  f"{', '.join(f'{t:.3f}' for t in r['times_s'])}  warm-up "
-                  f"{', '.join(f'{t:.1f}' for t in r['warmup_s'])} s  last loss {r['loss']:.2f}  "
-                  f"peak RSS {r['peak_rss_mib']:.0f} MiB  ({r['threads']} threads)", flush=True)
-            if not r["finite"]:
-                print(f"  WARNING: the loss is not finite ({r['loss']}): this step computes NaN/inf, "
-                      f"its time may not be representative", flush=True)
-        results[impl] = {"median_s": statistics.median(r["median_s"] for r in runs),
-                         "peak_rss_mib": max(r["peak_rss_mib"] for r in runs), "runs": runs}
+    runs = []
+    for _ in range(args.runs):
+        command = [__file__, "--impl", "tf", "--preset", args.preset,
+                   "--batch", str(args.batch), "--seconds", str(args.seconds),
+                   "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--xla" if args.xla else "--no-xla",
+                   "--recompute" if args.recompute else "--no-recompute"]
+        r = run_measurement(command)
+        runs.append(r)
+        print(f"{label('tf', args.xla, args.recompute)}: median {r['median_s']:.3f} s/step of "
+              f"{', '.join(f'{t:.3f}' for t in r['times_s'])}  first steps "
+              f"{', '.join(f'{t:.1f}' for t in r['warmup_s'])} s  last loss {r['loss']:.2f}  "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB  ({r['threads']} threads)", flush=True)
+        if not r["finite"]:
+            print(f"  WARNING: the loss is not finite ({r['loss']}): this step computes NaN/inf, "
+                  f"its time may not be representative", flush=True)
+        if script is not None:  # the authors' step, in the same run, right after ours
+            wall, peak, out = run_child([sys.executable, str(script), str(args.batch), str(args.seconds)])
+            seconds = float(out.strip().splitlines()[-1])
+            results.setdefault("authors", {"runs": []})["runs"].append(
+                {"median_s": seconds, "peak_rss_mib": peak, "wall_s": wall})
+            print(f"{label('authors', False)}: median {seconds:.3f} s/step  peak RSS {peak:.0f} MiB  "
+                  f"(process {wall:.0f} s)", flush=True)
+    results["tf"] = {"median_s": statistics.median(r["median_s"] for r in runs),
+                     "first_step_s": statistics.median(r["warmup_s"][0] for r in runs) if args.warmup else None,
+                     "peak_rss_mib": max(r["peak_rss_mib"] for r in runs), "runs": runs}
+    if "authors" in results:
+        authors = results["authors"]
+        authors["median_s"] = statistics.median(r["median_s"] for r in authors["runs"])
+        authors["peak_rss_mib"] = max(r["peak_rss_mib"] for r in authors["runs"])
 
     print(f"\ncommand: {command_line}")
-    print("\n| implementation | s per step (median) | peak RSS |")
-    print("|---|---|---|")
-    for impl, r in results.items():
-        print(f"| {label(impl, args.xla, args.recompute)} | {r['median_s']:.3f} s | {r['peak_rss_mib']:.0f} MiB |")
-    print(f"\n{TARGET_TEXT}.")
-    tf_result = results["tf"]
-    seconds, rss = tf_result["median_s"], tf_result["peak_rss_mib"]
-    print(f"  tf_metatasnet: {seconds:.3f} s/step "
-          f"{'meets' if seconds <= TARGET_SECONDS else 'misses'} <= {TARGET_SECONDS:g} s; peak RSS "
-          f"{rss:.0f} MiB {'meets' if rss < TARGET_RSS_MIB else 'misses'} < {TARGET_RSS_MIB:.0f} MiB "
-          f"(6.3 GB)")
-    if "torch" in results:
-        base = results["torch"]
-        print(f"  against the authors' model measured here: {seconds / base['median_s']:.2f}x its time "
-              f"({'meets' if seconds <= base['median_s'] / 2 else 'misses'} <= 0.5x), "
-              f"{rss / base['peak_rss_mib']:.2f}x its peak RSS "
-              f"({'meets' if rss < base['peak_rss_mib'] else 'misses'} < 1x)")
+    gflop = TRAIN_FLOP_FACTOR * PAPER_GFLOP_PER_SECOND * args.batch * args.seconds
+    print(f"\n| implementation | s per step (median of {args.runs}) | % of {args.peak_gflops:.0f} GFLOP/s peak "
+          "| peak RSS |")
+    print("|---|---|---|---|")
+    for impl, r in reversed(list(results.items())):
+        share = (f"{percent_of_peak(gflop, r['median_s'], args.peak_gflops):.0f} %"
+                 if args.preset == "paper" else "-")
+        print(f"| {label(impl, args.xla, args.recompute)} | {r['median_s']:.3f} s | {share} | "
+              f"{r['peak_rss_mib']:.0f} MiB |")
+    if args.preset == "paper":
+        print(f"(a paper step of batch {args.batch} x {args.seconds:g} s is about {gflop:.0f} GFLOP: "
+              f"{TRAIN_FLOP_FACTOR:g} x {PAPER_GFLOP_PER_SECOND} GFLOP per second of audio)")
+    ours = results["tf"]
+    if ours["first_step_s"] is not None:
+        first = ours["first_step_s"]
+        print(f"\nfirst step (tracing, graph optimisation, compilation and the step): {first:.1f} s; "
+              f"goal <= {TARGET_FIRST_STEP_S:g} s: {'met' if first <= TARGET_FIRST_STEP_S else 'missed'}")
+    if "authors" in results:
+        base = results["authors"]
+        ratio, memory = ours["median_s"] / base["median_s"], ours["peak_rss_mib"] / base["peak_rss_mib"]
+        print(f"step time: {ratio:.2f}x the authors'; goal <= {TARGET_RATIO:g}x: "
+              f"{'met' if ratio <= TARGET_RATIO else 'missed'}")
+        print(f"peak RSS: {memory:.2f}x the authors'; goal <= 1x: {'met' if memory <= 1 else 'missed'}")
     if args.preset != "paper" or args.batch != 2 or args.seconds != 2:
-        print(f"  (the targets are for the paper preset at this script's defaults, batch 2 x 2 s; "
-              f"this was {args.preset} at batch {args.batch} x {args.seconds:g} s)")
+        print(f"(the goals are for the paper preset at batch 2 x 2 s; this was {args.preset} at batch "
+              f"{args.batch} x {args.seconds:g} s)")
     if args.json:
         Path(args.json).write_text(json.dumps({"command": command_line, "preset": args.preset,
                                                "batch": args.batch, "seconds": args.seconds,

@@ -59,12 +59,19 @@ class InstrumentLayer(keras.layers.Layer):
                 for name, (shape, init) in self.parameter_specs(self.input_channels).items()
             }
 
+    #: ``{name: (instruments, *shape)}`` tensors used instead of the weights while set (see
+    #: ``tf_metatasnet.models.fixed.fixed_parameters``: inference traces with the generators'
+    #: outputs as constants); ``None`` otherwise.
+    fixed_parameters = None
+
     def instrument_parameters(self, embedding=None) -> dict:
         """``{name: (instruments, *shape)}``: the parameters each instrument uses now.
 
         For a generated layer this runs the generator on ``embedding`` ``(instruments, E_1)``;
         the result is what "folding the generator" turns into constants.
         """
+        if self.fixed_parameters is not None:
+            return dict(self.fixed_parameters)
         if not self.generated:
             return dict(self.static)
         if embedding is None:
