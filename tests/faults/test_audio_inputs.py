@@ -58,6 +58,7 @@ def test_too_many_channels_and_too_long_are_refused(song, tiny_model_file, tmp_p
     check_format("long.wav", 8000, 2, MAX_SECONDS * 8000)
 
 
+@pytest.mark.slow  # starts the command in processes (6-10 s)
 def test_special_files_are_refused_without_blocking(song, tmp_path, tiny_model_file):
     fifo = song.parent / "fifo.wav"
     os.mkfifo(fifo)
@@ -82,6 +83,7 @@ def test_a_damaged_file_is_one_line_and_the_batch_goes_on(song, tiny_model_file,
     assert sorted(os.listdir(tmp_path / "out" / "song")) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
 
 
+@pytest.mark.slow  # starts the command in processes (6-10 s)
 def test_a_name_like_a_url_is_read_as_a_file_and_outputs_follow_the_umask(song, tiny_model_file, tmp_path,
                                                                          capsys):
     named = song.parent / "song:v2.m4a"           # ffmpeg would take "song:" as a protocol

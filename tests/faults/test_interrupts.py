@@ -18,9 +18,12 @@ RATE = 22050
 
 def _start(tiny_model_file, song, out, tmp, *extra):
     env = {**os.environ, "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # SIGINT as at a terminal: a shell's background job (as CI may run the tests) starts its
+    # children with SIGINT ignored, and Python then never raises KeyboardInterrupt.
     return subprocess.Popen([sys.executable, "-m", "tf_metatasnet.cli", "separate", str(song), "-o", str(out),
                              "--model", str(tiny_model_file), "--no-xla", "--chunk-seconds", "2", *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_work(process, tmp, timeout=120):

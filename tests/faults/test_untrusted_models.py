@@ -98,6 +98,7 @@ def test_non_finite_weights_are_named(tmp_path, capsys):
     assert f"weight {variable.path} has NaN or infinite values" in one_line_error(capsys, path)
 
 
+@pytest.mark.slow  # starts the command in processes (6-10 s)
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "model.keras"
     os.mkfifo(fifo)

@@ -26,6 +26,7 @@ def test_fixed_parameters_are_each_generators_output():
             np.testing.assert_array_equal(value.numpy().reshape(flat[name].shape), flat[name].numpy())
 
 
+@pytest.mark.slow  # traces the tiny model twice (about 8 s)
 def test_a_graph_traced_with_fixed_parameters_gives_the_models_outputs_without_generators():
     model = tm.build_model("tiny")
     mixtures = random_mixtures(model.config, batch=2, frames=40)

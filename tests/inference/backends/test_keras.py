@@ -17,6 +17,7 @@ def _inputs(model, rows):
     return [np.asarray(m, np.float32) for m in random_mixtures(model.config, batch=rows, frames=40)]
 
 
+@pytest.mark.slow  # traces the tiny model four times (about 10 s)
 def test_rows_run_one_at_a_time_by_default_with_the_same_estimates(model):
     inputs = _inputs(model, 3)
     one = KerasBackend(model, jit_compile=False)
@@ -38,6 +39,7 @@ def test_a_gpu_device_runs_the_whole_batch_and_bad_sizes_are_refused(model):
         KerasBackend(model, jit_compile=False, max_items=0)
 
 
+@pytest.mark.slow  # builds a model and traces it three times (about 8 s)
 def test_fixed_weights_are_a_snapshot_unless_asked_to_follow_the_model():
     model = tm.build_model("tiny")
     inputs = _inputs(model, 1)
