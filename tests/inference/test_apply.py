@@ -8,21 +8,39 @@ from tf_metatasnet.inference.apply import apply_chunked, apply_to_arrays, fade_w
 
 @pytest.mark.parametrize("length,chunk,context,overlap", [
     (1000, 300, 50, 60), (1000, 300, 0, 0), (2000, 400, 200, 100), (400, 300, 100, 20),
-    (200, 300, 50, 20), (20000, 1280, 2560, 640)])
+    (200, 300, 50, 20), (20000, 1280, 2560, 640), (5000, 400, 100, 0), (5020, 400, 100, 140)])
 def test_windows_cover_the_signal_once_with_fixed_aligned_windows(length, chunk, context, overlap):
     align = 20
     windows = plan_windows(length, chunk, context, overlap, align)
     coverage = np.zeros(length)
-    for w in windows:
+    for k, w in enumerate(windows):
         assert 0 <= w.start and w.start + w.size <= length            # slid inside, never padded
         assert w.start <= w.keep_start < w.keep_stop <= w.start + w.size
         assert w.start % align == 0 and w.size % align == 0
+        if k > 0:                                                      # context at inner borders
+            assert w.keep_start - w.start >= context
+            assert windows[k - 1].keep_stop - w.keep_start == overlap  # neighbours overlap by the fade
+        if k < len(windows) - 1:
+            assert w.start + w.size - w.keep_stop >= context
         coverage[w.keep_start:w.keep_stop] += fade_weights(w.keep_stop - w.keep_start,
                                                            overlap, w.fade_in, w.fade_out)
     assert len({w.size for w in windows}) == 1                         # one shape: one compilation
     np.testing.assert_allclose(coverage, 1.0, atol=1e-6)               # fades sum to one
-    if length <= chunk:
+    size = chunk + 2 * context
+    if length <= size:
         assert len(windows) == 1 and windows[0].size == length
+    else:                                                              # the fewest windows
+        assert len(windows) == -(-(length - size) // (chunk - overlap)) + 1
+
+
+def test_a_minute_takes_three_default_windows():
+    """60 s with 20-s regions, 4 s of context and a 1-s crossfade: the first and last windows
+    keep their outer context too, so three 28-s windows do (four when every window kept only
+    its 20-s region)."""
+    rate = 8000
+    windows = plan_windows(60 * rate, 20 * rate, 4 * rate, 1 * rate, 256)
+    assert [w.start / rate for w in windows] == [0.0, 16.0, 32.0]
+    assert windows[1].keep_start / rate == 20.0 and windows[1].keep_stop - windows[1].keep_start == 20 * rate
 
 
 def test_plan_windows_rejects_bad_arguments():
@@ -30,6 +48,8 @@ def test_plan_windows_rejects_bad_arguments():
         plan_windows(1001, 300, 0, 0, 20)
     with pytest.raises(ValueError, match="overlap"):
         plan_windows(1000, 300, 0, 300, 1)
+    with pytest.raises(ValueError, match="at most half the chunk"):
+        plan_windows(1000, 300, 0, 151, 1)
     with pytest.raises(ValueError, match="chunk"):
         plan_windows(1000, 0, 0, 0, 1)
 

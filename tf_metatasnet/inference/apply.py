@@ -7,15 +7,20 @@ one segment to stems and knows nothing of this.
 
 Positions are counted in *base samples*: samples at the first stage's rate (8 kHz for the
 paper model); stage ``i`` sees ``factors[i]`` samples per base sample and the output has
-``out_factor``. The song (``length`` base samples, a multiple of ``align``) is covered by
-*kept regions* of ``chunk`` base samples, one every ``chunk - overlap``. Each region is
-separated inside a fixed-size *window* of ``chunk + 2 * context`` that adds context on both
-sides, as the authors' evaluation does. Windows are slid inside the song rather than padded
-at its ends, so the model's normalisation statistics never see padding. Where two regions
-overlap, complementary linear fades (summing to exactly one) join them, so chunk borders
-are inaudible; with ``overlap=0`` regions are simply concatenated, as in the original.
+``out_factor``. Each model call sees a fixed-size *window* of ``chunk + 2 * context`` base
+samples and keeps a *region* of it: in the middle of the song ``chunk`` samples with
+``context`` on both sides, as the authors' evaluation does. Windows lie inside the song
+rather than being padded at its ends, so the model's normalisation statistics never see
+padding; the first and the last window, which need no context towards the song's ends,
+keep that side too (up to ``chunk + context``), and the regions are centred so both ends
+share the slack. So a song of ``length`` samples takes the fewest windows that keep
+``context`` at every inner border: ``ceil((length - window) / (chunk - overlap)) + 1``
+(three 28-s windows for a 60-s song with the defaults). Where two regions overlap (by
+``overlap``), complementary linear fades (summing to exactly one) join them, so chunk
+borders are inaudible; with ``overlap=0`` regions are simply concatenated, as in the
+original.
 
-A song shorter than one window is separated in one piece: chunking changes nothing then.
+A song no longer than one window is separated in one piece: chunking changes nothing then.
 Memory is bounded by the window and ``batch_size``, never by the song's length.
 """
 
@@ -66,25 +71,37 @@ def plan_windows(length: int, chunk: int, context: int, overlap: int = 0,
     """The windows that cover ``[0, length)`` base samples; see the module docstring.
 
     ``chunk``, ``context`` and ``overlap`` are rounded up to multiples of ``align`` (the
-    model's stride), so every window starts on a model frame.
+    model's stride), so every window starts on a model frame. Inner regions are exactly
+    ``chunk`` long and begin one every ``chunk - overlap``; the first and last regions take
+    what is left, centred, each at most ``chunk + context``.
     """
     if length <= 0 or length % align:
         raise ValueError(f"length must be a positive multiple of {align}, got {length}")
     chunk, context, overlap = (_round_up(v, align) for v in (chunk, context, overlap))
     if chunk <= 0:
         raise ValueError("chunk must be positive")
-    if not 0 <= overlap < chunk:
-        raise ValueError(f"overlap ({overlap}) must be shorter than the chunk ({chunk})")
-    size = min(chunk + 2 * context, length)
-    if length <= chunk:
+    if not 0 <= 2 * overlap <= chunk:
+        raise ValueError(f"overlap ({overlap}) must be at most half the chunk ({chunk}): "
+                         "a region's two crossfades must not overlap")
+    size = chunk + 2 * context
+    if length <= size:
         return [Window(0, length, 0, length, False, False)]
     hop = chunk - overlap
-    count = math.ceil((length - chunk) / hop) + 1
+    count = math.ceil((length - size) / hop) + 1
+    # The inner borders (each the start of a crossfade of ``overlap``) one every ``hop``,
+    # with the slack split between the first and the last region.
+    first = (length - overlap - (count - 2) * hop) // (2 * align) * align
+    borders = [first + k * hop for k in range(count - 1)]
     windows = []
     for k in range(count):
-        keep_start = k * hop
-        keep_stop = min(keep_start + chunk, length)
-        start = min(max(keep_start - context, 0), length - size)
+        keep_start = borders[k - 1] if k > 0 else 0
+        keep_stop = borders[k] + overlap if k < count - 1 else length
+        if k == 0:
+            start = 0
+        elif k == count - 1:
+            start = length - size
+        else:
+            start = keep_start - context
         windows.append(Window(start, size, keep_start, keep_stop, k > 0 and overlap > 0,
                               k < count - 1 and overlap > 0))
     return windows

@@ -90,9 +90,9 @@ class Separator:
                  device: "str | None" = None, downmix: bool = False):
         if overlap_seconds is None:
             overlap_seconds = default_overlap(chunk_seconds)
-        if chunk_seconds <= 0 or context_seconds < 0 or not 0 <= overlap_seconds < chunk_seconds:
+        if chunk_seconds <= 0 or context_seconds < 0 or not 0 <= 2 * overlap_seconds <= chunk_seconds:
             raise ValueError("need chunk_seconds > 0, context_seconds >= 0 and "
-                             "0 <= overlap_seconds < chunk_seconds")
+                             "0 <= overlap_seconds <= chunk_seconds / 2")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.backend = (model if isinstance(model, Backend)

@@ -52,8 +52,8 @@ class Chunking:
             return int(np.ceil(round(seconds * base_rate) / align)) * align
 
         chunk, context, overlap = units(chunk_seconds), units(context_seconds), units(overlap_seconds)
-        if chunk <= 0 or not 0 <= overlap < chunk:
-            raise ValueError(f"need a positive chunk longer than the overlap, got chunk {chunk}, "
+        if chunk <= 0 or not 0 <= 2 * overlap <= chunk:
+            raise ValueError(f"need a positive chunk at least twice the overlap, got chunk {chunk}, "
                              f"overlap {overlap} samples at {base_rate} Hz")
         return cls(chunk, context, overlap, align)
 

@@ -11,10 +11,11 @@ import java.util.List;
  *
  * <p>Positions are in <b>base samples</b>; input {@code i} has {@code factors[i]} samples per
  * base sample and the output {@code outFactor}. The song ({@code length} base samples, a
- * multiple of {@code align}) is covered by kept regions of {@code chunk} samples, one every
- * {@code chunk - overlap}; each is separated inside a window of {@code chunk + 2 context}
- * samples that is slid inside the song rather than padded at its ends. Neighbouring regions
- * are joined by complementary linear fades over {@code overlap} samples.
+ * multiple of {@code align}) is separated in windows of {@code chunk + 2 context} samples that
+ * lie inside the song rather than being padded at its ends; inner windows keep {@code chunk}
+ * samples with {@code context} on both sides, one every {@code chunk - overlap}, and the first
+ * and last windows keep their outer context too, so the song takes the fewest windows.
+ * Neighbouring regions are joined by complementary linear fades over {@code overlap} samples.
  */
 public final class Chunking {
     private Chunking() {
@@ -41,21 +42,33 @@ public final class Chunking {
         if (chunk <= 0) {
             throw new IllegalArgumentException("chunk must be positive");
         }
-        if (overlap >= chunk) {
-            throw new IllegalArgumentException("overlap (" + overlap + ") must be shorter than the chunk (" + chunk + ")");
+        if (2L * overlap > chunk) {
+            throw new IllegalArgumentException("overlap (" + overlap + ") must be at most half the chunk (" + chunk
+                    + "): a region's two crossfades must not overlap");
         }
-        int size = (int) Math.min((long) chunk + 2L * context, length);
+        long window = (long) chunk + 2L * context;
         List<Window> windows = new ArrayList<>();
-        if (length <= chunk) {
+        if (length <= window) {
             windows.add(new Window(0, length, 0, length, false, false));
             return windows;
         }
+        int size = (int) window;
         int hop = chunk - overlap;
-        int count = (length - chunk + hop - 1) / hop + 1;     // ceil((length - chunk) / hop) + 1
+        int count = (length - size + hop - 1) / hop + 1;     // ceil((length - size) / hop) + 1
+        // Inner borders (each the start of a crossfade) one every hop, the slack split
+        // between the first and the last region.
+        int first = (int) (((long) length - overlap - (long) (count - 2) * hop) / (2L * align) * align);
         for (int k = 0; k < count; k++) {
-            int keepStart = k * hop;
-            int keepStop = Math.min(keepStart + chunk, length);
-            int start = Math.min(Math.max(keepStart - context, 0), length - size);
+            int keepStart = k > 0 ? first + (k - 1) * hop : 0;
+            int keepStop = k < count - 1 ? first + k * hop + overlap : length;
+            int start;
+            if (k == 0) {
+                start = 0;
+            } else if (k == count - 1) {
+                start = length - size;
+            } else {
+                start = keepStart - context;
+            }
             windows.add(new Window(start, size, keepStart, keepStop, k > 0 && overlap > 0,
                     k < count - 1 && overlap > 0));
         }

@@ -82,8 +82,8 @@ public final class ModelMetadata {
         context = f.multiple("context", align, false);
         overlap = f.multiple("overlap", align, false);
         window = f.positiveInt("window");
-        if (overlap >= chunk) {
-            throw f.error("overlap", overlap + " must be shorter than the chunk (" + chunk + ")");
+        if (2L * overlap > chunk) {
+            throw f.error("overlap", overlap + " must be at most half the chunk (" + chunk + ")");
         }
         if (window != chunk + 2 * context) {
             throw f.error("window", window + " must be chunk + 2 x context = " + (chunk + 2 * context));
