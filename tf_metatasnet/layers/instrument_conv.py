@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tf_metatasnet.layers.initializers import torch_uniform
 from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+from tf_metatasnet.layers.shapes import dimensions
 
 
 @keras.saving.register_keras_serializable(package="tf_metatasnet")
@@ -50,7 +51,7 @@ class InstrumentConv1x1(InstrumentLayer):
 
     def call(self, x, embedding=None):
         params = self.instrument_parameters(embedding)
-        shape = tf.shape(x)
+        instruments, batch, time, _ = dimensions(x)
         if self.exportable:
             outputs = []
             for i in range(self.num_instruments):
@@ -60,12 +61,12 @@ class InstrumentConv1x1(InstrumentLayer):
                     y += params["bias"][i]
                 outputs.append(y)
             y = tf.stack(outputs)                                   # (instruments, batch*time, filters)
-            return tf.reshape(y, (shape[0], shape[1], shape[2], self.filters))
-        flat = tf.reshape(x, (shape[0], -1, self.input_channels))  # (instruments, batch*time, in)
+            return tf.reshape(y, (instruments, batch, time, self.filters))
+        flat = tf.reshape(x, (instruments, -1, self.input_channels))  # (instruments, batch*time, in)
         y = tf.matmul(flat, params["kernel"], transpose_b=True)  # (instruments, batch*time, filters)
         if self.use_bias:
-            y += params["bias"][:, None, :]
-        return tf.reshape(y, (shape[0], shape[1], shape[2], self.filters))  # (instruments, batch, time, filters)
+            y += tf.reshape(params["bias"], (instruments, 1, self.filters))
+        return tf.reshape(y, (instruments, batch, time, self.filters))  # (instruments, batch, time, filters)
 
     def get_config(self):
         config = super().get_config()

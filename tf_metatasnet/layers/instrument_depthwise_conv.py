@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tf_metatasnet.layers.initializers import torch_uniform
 from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+from tf_metatasnet.layers.shapes import dimensions
 
 
 @keras.saving.register_keras_serializable(package="tf_metatasnet")
@@ -44,13 +45,14 @@ class InstrumentDepthwiseConv(InstrumentLayer):
 
     def call(self, x, embedding=None):
         kernel = self.instrument_parameters(embedding)["kernel"]  # (instruments, channels, k)
+        instruments, batch, length, channels = dimensions(x)
+        taps = tf.unstack(tf.reshape(kernel, (instruments, 1, 1, channels, self.kernel_size)),
+                          axis=-1)  # k x (instruments, 1, 1, channels)
         pad = self.dilation_rate * (self.kernel_size - 1) // 2
-        length = tf.shape(x)[2]
         padded = tf.pad(x, [[0, 0], [0, 0], [pad, pad], [0, 0]])  # (instruments, batch, time+2*pad, channels)
         y = 0.0
-        for tap in range(self.kernel_size):
+        for tap, weight in enumerate(taps):
             start = tap * self.dilation_rate
-            weight = kernel[:, None, None, :, tap]  # (instruments, 1, 1, channels)
             y += padded[:, :, start:start + length, :] * weight
         return y
 

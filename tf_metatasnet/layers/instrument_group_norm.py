@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+from tf_metatasnet.layers.shapes import dimensions
 
 
 def _ones_then_zeros(shape, dtype=None):
@@ -47,24 +48,27 @@ class InstrumentGroupNorm(InstrumentLayer):
 
     def call(self, x, embedding=None):
         affine = self.instrument_parameters(embedding)["affine"]  # (instruments, 2*channels)
-        scale, bias = tf.split(affine, 2, axis=-1)  # 2 x (instruments, channels)
+        instruments, batch, time, _ = dimensions(x)
+        affine = tf.reshape(affine, (instruments, 1, 1, 2 * self.input_channels))  # (instruments, 1, 1, 2*channels)
+        scale, bias = tf.split(tf.cast(affine, tf.float32), 2, axis=-1)  # 2 x (instruments, 1, 1, channels)
         dtype = x.dtype
         x = tf.cast(x, tf.float32)  # statistics in float32, also under mixed precision
-        shape = tf.shape(x)
-        count = tf.cast(shape[2] * (self.input_channels // self.groups), x.dtype)
+        count = time * (self.input_channels // self.groups)
+        if isinstance(count, tf.Tensor):
+            count = tf.cast(count, tf.float32)
+        grouped = (instruments, batch, self.groups, self.input_channels // self.groups)
 
         def group_mean(values):
             """(instruments, batch, time, channels) -> per-group mean broadcast to (..., 1, channels)."""
-            sums = tf.reshape(tf.reduce_sum(values, axis=2), (shape[0], shape[1], self.groups, -1))
+            sums = tf.reshape(tf.reduce_sum(values, axis=2), grouped)  # (instruments, batch, groups, channels/groups)
             means = tf.reduce_sum(sums, axis=-1, keepdims=True) / count  # (instruments, batch, groups, 1)
-            return tf.reshape(tf.broadcast_to(means, tf.shape(sums)), (shape[0], shape[1], 1, -1))
+            return tf.reshape(tf.broadcast_to(means, grouped), (instruments, batch, 1, self.input_channels))
 
         # Two passes with contiguous reductions over time: the centred variance stays
         # exact for inputs with a large mean (E[x^2] - E[x]^2 would cancel in float32).
         centred = x - group_mean(x)
         inverse = tf.math.rsqrt(group_mean(tf.square(centred)) + self.epsilon)  # (instruments, batch, 1, channels)
-        scale, bias = tf.cast(scale, tf.float32), tf.cast(bias, tf.float32)
-        return tf.cast(centred * (inverse * scale[:, None, None, :]) + bias[:, None, None, :], dtype)
+        return tf.cast(centred * (inverse * scale) + bias, dtype)
 
     def get_config(self):
         config = super().get_config()
