@@ -51,8 +51,8 @@ def add_inference_options(parser) -> None:
                        help=f"extra audio on each side of a chunk (default: {CONTEXT_SECONDS:g}; the "
                             f"paper uses 8)")
     group.add_argument("--overlap-seconds", type=non_negative_float, default=None,
-                       help="crossfade between chunks (default: 1 or a quarter of the chunk; "
-                            "0 concatenates)")
+                       help="crossfade between chunks, at most half the chunk (default: 1 or a "
+                            "quarter of the chunk; 0 concatenates)")
     group.add_argument("--batch-size", type=int, default=1, help="chunks per model call (default: 1)")
     group.add_argument("--device", default=None,
                        help="TensorFlow device: cpu, gpu, or e.g. /GPU:1 (default: TensorFlow's choice)")
