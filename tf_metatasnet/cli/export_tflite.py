@@ -36,8 +36,9 @@ def register(formats) -> None:
     parser.add_argument("--context-seconds", type=non_negative_float, default=CONTEXT_SECONDS,
                         help=f"context on each side (default: {CONTEXT_SECONDS:g}, the paper "
                              "model's receptive field)")
-    parser.add_argument("--overlap-seconds", type=non_negative_float, default=OVERLAP_SECONDS,
-                        help=f"crossfade between windows, at most half the chunk (default: {OVERLAP_SECONDS:g})")
+    parser.add_argument("--overlap-seconds", type=non_negative_float, default=None,
+                        help=f"crossfade between windows, at most half the chunk (default: "
+                             f"{OVERLAP_SECONDS:g}, or a quarter of a chunk shorter than {4 * OVERLAP_SECONDS:g})")
     parser.add_argument("--calibration", nargs="+", default=None,
                         help="representative audio, a prepared cache folder or audio files: int8's "
                              "calibration and the statistics of GPTQ's weight rounding (default: "

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from tf_metatasnet.inference.apply import window_alignment
+from tf_metatasnet.inference.apply import default_overlap, window_alignment
 
 #: The phone models' default window, in seconds. The context covers the paper model's
 #: receptive field (1.42 s each side, ``MetaTasNetConfig.receptive_field_seconds``); more
@@ -44,14 +44,19 @@ class Chunking:
     @classmethod
     def from_seconds(cls, base_rate: int, stride: int, chunk_seconds: float = CHUNK_SECONDS,
                      context_seconds: float = CONTEXT_SECONDS,
-                     overlap_seconds: float = OVERLAP_SECONDS) -> "Chunking":
-        """Lengths in seconds rounded up to whole alignment units."""
+                     overlap_seconds: "float | None" = OVERLAP_SECONDS) -> "Chunking":
+        """Lengths in seconds rounded up to whole alignment units; ``overlap_seconds=None``
+        takes the separator's default for the chunk (1 s, or a quarter of a short chunk)."""
         align = window_alignment(base_rate, stride)
 
         def units(seconds):
             return int(np.ceil(round(seconds * base_rate) / align)) * align
 
-        chunk, context, overlap = units(chunk_seconds), units(context_seconds), units(overlap_seconds)
+        chunk, context = units(chunk_seconds), units(context_seconds)
+        if overlap_seconds is None:   # the default, rounded up but never past half the chunk
+            overlap = min(units(default_overlap(chunk_seconds)), chunk // 2 // align * align)
+        else:
+            overlap = units(overlap_seconds)
         if chunk <= 0 or not 0 <= 2 * overlap <= chunk:
             raise ValueError(f"need a positive chunk at least twice the overlap, got chunk {chunk}, "
                              f"overlap {overlap} samples at {base_rate} Hz")
