@@ -707,5 +707,7 @@ def test_default_phone_window_covers_the_paper_models_receptive_field():
                 for seconds in (CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS)]
     assert [chunking.chunk, chunking.context, chunking.overlap] == expected
     args = build_parser().parse_args(["export", "tflite", "--model", "m.keras", "-o", "out"])
-    assert (args.chunk_seconds, args.context_seconds, args.overlap_seconds) == (
-        CHUNK_SECONDS, CONTEXT_SECONDS, OVERLAP_SECONDS)
+    assert (args.chunk_seconds, args.context_seconds) == (CHUNK_SECONDS, CONTEXT_SECONDS)
+    # No --overlap-seconds: 1 s, or a quarter of a short chunk; for the default chunk, 1 s.
+    assert Chunking.from_seconds(base, config.stride(0), args.chunk_seconds, args.context_seconds,
+                                 args.overlap_seconds) == chunking
