@@ -81,8 +81,8 @@ def random_problem(steps=20, seed=0, grad_scale=1.0):
 def state_of(optimizer, variables):
     """``(params, m, v, slow)`` of a built Ranger, as NumPy."""
     return ([np.asarray(x) for x in variables],
-            [np.asarray(x) for x in optimizer._momentums],
-            [np.asarray(x) for x in optimizer._velocities],
+            [np.asarray(x) for x in optimizer.slots("momentum")],
+            [np.asarray(x) for x in optimizer.slots("velocity")],
             [np.asarray(x) for x in optimizer.slow_weights])
 
 
@@ -113,13 +113,14 @@ def test_reference_covers_both_phases_and_lookahead():
     assert sum(synced for _, synced in log) == 3
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("weight_decay, global_clipnorm", [
     (None, None), (0.1, None), (None, 3.0), (0.1, 3.0)])
-def test_ranger_matches_reference(weight_decay, global_clipnorm):
+def test_ranger_matches_reference(weight_decay, global_clipnorm, fused):
     params, grads = random_problem(grad_scale=2.0)
     variables = [keras.Variable(p) for p in params]
     optimizer = Ranger(learning_rate=0.01, weight_decay=weight_decay,
-                       global_clipnorm=global_clipnorm)
+                       global_clipnorm=global_clipnorm, fused=fused)
     for step in grads:
         optimizer.apply([tf.constant(g) for g in step], variables)
     assert int(optimizer.iterations) == 20
@@ -131,13 +132,14 @@ def test_ranger_matches_reference(weight_decay, global_clipnorm):
         assert not np.allclose(unclipped[0][0], expected[0][0], rtol=1e-3)
 
 
-def test_ranger_hyperparameters_and_schedule_match_reference():
+@pytest.mark.parametrize("fused", [True, False])
+def test_ranger_hyperparameters_and_schedule_match_reference(fused):
     """Non-default betas/eps/k/alpha/threshold, and a restarting schedule (read at t-1)."""
     params, grads = random_problem(steps=16, seed=3)
     schedule = cosine_warm_restarts(0.02, period=5, peak_decay=0.5, minimum=0.002)
     optimizer = Ranger(learning_rate=schedule, beta_1=0.9, beta_2=0.99, epsilon=1e-3,
                        lookahead_steps=4, lookahead_alpha=0.3, sma_threshold=4.0,
-                       weight_decay=0.05)
+                       weight_decay=0.05, fused=fused)
     variables = [keras.Variable(p) for p in params]
     for step in grads:
         optimizer.apply([tf.constant(g) for g in step], variables)
@@ -148,11 +150,12 @@ def test_ranger_hyperparameters_and_schedule_match_reference():
     assert_state_close(state_of(optimizer, variables), expected[:4])
 
 
-def test_ranger_in_jit_compiled_tf_function_builds_inside():
+@pytest.mark.parametrize("fused", [True, False])
+def test_ranger_in_jit_compiled_tf_function_builds_inside(fused):
     """Built during the first XLA trace: the slow weights copy the initial values once."""
     params, grads = random_problem(seed=1)
     variables = [keras.Variable(p) for p in params]
-    optimizer = Ranger(learning_rate=0.01, weight_decay=0.1)
+    optimizer = Ranger(learning_rate=0.01, weight_decay=0.1, fused=fused)
 
     @tf.function(jit_compile=True)
     def train_step(step_grads):
@@ -172,6 +175,7 @@ def test_gradient_accumulation_counts_real_updates():
     params, micro = random_problem(steps=28, seed=4)
     variables = [keras.Variable(p) for p in params]
     optimizer = Ranger(learning_rate=0.01, gradient_accumulation_steps=2)
+    assert not optimizer.fused  # Keras accumulates per variable
     for step in micro:
         optimizer.apply([tf.constant(g) for g in step], variables)
     assert int(optimizer.iterations) == 14 and int(optimizer._iterations) == 28
@@ -181,11 +185,12 @@ def test_gradient_accumulation_counts_real_updates():
     assert_state_close(state_of(optimizer, variables), expected[:4])
 
 
-def test_loss_scale_optimizer_applies_and_skips():
+@pytest.mark.parametrize("fused", [True, False])
+def test_loss_scale_optimizer_applies_and_skips(fused):
     """Wrapped for mixed precision: scaled grads are unscaled; a non-finite step is skipped."""
     params, grads = random_problem(steps=13, seed=5)
     variables = [keras.Variable(p) for p in params]
-    optimizer = keras.optimizers.LossScaleOptimizer(Ranger(learning_rate=0.01))
+    optimizer = keras.optimizers.LossScaleOptimizer(Ranger(learning_rate=0.01, fused=fused))
     scale = float(optimizer.scale_loss(1.0))
     for index, step in enumerate(grads):
         optimizer.apply([tf.constant(g * scale) for g in step], variables)
@@ -202,7 +207,8 @@ def test_loss_scale_optimizer_applies_and_skips():
     expected = ranger_reference(params, grads, lr=0.01)
     assert_state_close(state_of(inner, variables), expected[:4])
     # The wrapper reports the inner optimizer's slow weights among its variables.
-    slow_ids = {id(s) for s in inner.slow_weights}
+    slow_ids = {id(s) for s in inner.state_variables("slow")}
+    assert len(slow_ids) == (1 if fused else len(variables))
     assert slow_ids <= {id(x) for x in optimizer.variables}
 
 
@@ -213,7 +219,7 @@ def test_config_round_trip():
     config = optimizer.get_config()
     for key, value in dict(beta_1=0.9, beta_2=0.98, epsilon=1e-4, lookahead_steps=5,
                            lookahead_alpha=0.25, sma_threshold=6.0, weight_decay=1e-3,
-                           global_clipnorm=2.0, name="my_ranger").items():
+                           global_clipnorm=2.0, name="my_ranger", fused=True).items():
         assert config[key] == value, key
     assert config["learning_rate"] == pytest.approx(0.02)
     clone = Ranger.from_config(optimizer.get_config())
@@ -343,7 +349,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         variable = keras.Variable(param)
-        optimizer = Ranger(learning_rate=0.01, weight_decay=0.1, global_clipnorm=float(sys.argv[2]))
+        optimizer = Ranger(learning_rate=0.01, weight_decay=0.1, global_clipnorm=float(sys.argv[2]),
+                       fused=sys.argv[3] == "fused")
         # Built up front, as fit() does: TF cannot create mirrored variables lazily
         # inside a distributed tf.function (Keras' Adam fails the same way).
         optimizer.build([variable])
@@ -361,14 +368,15 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     values = [np.asarray(x).tolist() for x in strategy.experimental_local_results(
         variable.value)]
     slows = [np.asarray(x).tolist() for x in strategy.experimental_local_results(
-        optimizer.slow_weights[0].value)]
+        optimizer.state_variables("slow")[0].value)]
     print("RESULT" + json.dumps(dict(values=values, slows=slows,
                                      iterations=int(optimizer.iterations.numpy()))))
 """)
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_matches_reference(tmp_path):
+@pytest.mark.parametrize("layout", ["fused", "per-variable"])
+def test_mirrored_strategy_matches_reference(tmp_path, layout):
     """Two CPU replicas (in a subprocess: logical devices must precede TF's start-up)."""
     rng = np.random.default_rng(7)
     param = rng.standard_normal(4).astype(np.float32)
@@ -377,7 +385,7 @@ def test_mirrored_strategy_matches_reference(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "data.npz"), "1.5"],
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "data.npz"), "1.5", layout],
                           capture_output=True, text=True, timeout=300, env=env,
                           cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -395,12 +403,14 @@ def test_mirrored_strategy_matches_reference(tmp_path):
         np.testing.assert_allclose(slow, expected[3][0], rtol=RTOL, atol=ATOL)
 
 
-def test_step_scalars_and_schedule_are_computed_once_per_step_not_per_variable():
+@pytest.mark.parametrize("fused, most", [(True, 10), (False, 65)])
+def test_step_scalars_and_schedule_are_computed_once_per_step_not_per_variable(fused, most):
     """The graph of an update grows by a few ops per variable: RAdam's rectification, the
-    Lookahead sync and the learning-rate schedule (weight decay) are shared by all."""
+    Lookahead sync and the learning-rate schedule (weight decay) are shared by all, and
+    fused, the arithmetic too."""
     def update_ops(count):
         variables = [tf.Variable(tf.ones((3,))) for _ in range(count)]
-        optimizer = build_optimizer("ranger")  # schedule, weight decay, clipping: the recipe
+        optimizer = build_optimizer("ranger", fused=fused)  # the recipe: schedule, decay, clip
         optimizer.build(variables)
 
         @tf.function
@@ -409,4 +419,85 @@ def test_step_scalars_and_schedule_are_computed_once_per_step_not_per_variable()
         return len(step.get_concrete_function().graph.get_operations())
 
     per_variable = (update_ops(40) - update_ops(20)) / 20
-    assert per_variable < 65, per_variable  # 52 now; 130 when each variable evaluated them
+    assert per_variable < most, per_variable  # 9 fused, 52 not; 130 when each evaluated them
+
+
+# --------------------------------------------------------------------------- fused layout
+
+def test_fused_is_the_default_unless_keras_works_per_variable():
+    assert Ranger().fused and build_optimizer().fused
+    for kwargs in (dict(clipnorm=1.0), dict(clipvalue=1.0), dict(use_ema=True),
+                   dict(gradient_accumulation_steps=2)):
+        assert not Ranger(**kwargs).fused
+        with pytest.raises(ValueError, match="fused=False"):
+            Ranger(fused=True, **kwargs)
+    assert not Ranger(fused=False).fused
+
+
+def test_fused_across_several_buckets_matches_reference(monkeypatch):
+    """Buckets of at most 13 elements: (3, 4) and (5,) stand alone, (2, 3, 2) and () share."""
+    from tf_metatasnet.training import flat_state
+    monkeypatch.setattr(flat_state, "DEFAULT_BUCKET_SIZE", 13)
+    params, grads = random_problem(grad_scale=2.0, seed=8)
+    variables = [keras.Variable(p) for p in params]
+    optimizer = Ranger(learning_rate=0.01, weight_decay=0.1, global_clipnorm=3.0)
+    for step in grads:
+        optimizer.apply([tf.constant(g) for g in step], variables)
+    assert len(optimizer.state_variables("slow")) == 3
+    expected = ranger_reference(params, grads, lr=0.01, weight_decay=0.1, global_clipnorm=3.0)
+    assert_state_close(state_of(optimizer, variables), expected[:4])
+
+
+def test_fused_and_per_variable_agree_on_exclusions_and_missing_gradients():
+    """Weight decay excluded by variable and by name, and a variable without a gradient
+    on some steps (Keras skips it: no decay, no moment update) give the same states."""
+    params, grads = random_problem(seed=9)
+    states = []
+    for fused in (True, False):
+        variables = [keras.Variable(p, name=f"w{i}") for i, p in enumerate(params)]
+        variables[2] = keras.Variable(params[2], name="bias")
+        optimizer = Ranger(learning_rate=0.01, weight_decay=0.2, global_clipnorm=2.0, fused=fused)
+        optimizer.exclude_from_weight_decay(var_list=[variables[0]], var_names=["bias"])
+        optimizer.build(variables)
+        for t, step in enumerate(grads):
+            step = [tf.constant(g) for g in step]
+            if t % 3 == 1:
+                step[3] = None
+            with __import__("warnings").catch_warnings():
+                __import__("warnings").simplefilter("ignore")  # Keras warns of the None
+                optimizer.apply(step, variables)
+        states.append(state_of(optimizer, variables))
+    assert_state_close(*states)
+    untouched = [p.copy() for p in params]
+    assert not np.allclose(states[0][0][1], untouched[1])
+
+
+def _compiled(fused, seed=0):
+    model = _small_model(seed)
+    model.compile(optimizer=build_optimizer(learning_rate=0.05, fused=fused), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+@pytest.mark.parametrize("saved, loaded", [(False, True), (True, False)])
+def test_state_saved_in_one_layout_loads_into_the_other(tmp_path, saved, loaded):
+    """A training checkpoint of the per-variable layout resumes with the fused optimizer
+    (and back): the state is converted, not skipped."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    source = _compiled(saved)
+    for _ in range(7):
+        source.train_on_batch(x, y)
+    source.save_weights(tmp_path / "state.weights.h5")
+    target = _compiled(loaded, seed=1)
+    target.load_weights(tmp_path / "state.weights.h5")
+    assert int(target.optimizer.iterations) == 7
+    for name in ("momentum", "velocity", "slow"):
+        for a, b in zip(source.optimizer.slots(name), target.optimizer.slots(name)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    for _ in range(6):  # across the next Lookahead sync at step 12
+        source.train_on_batch(x, y)
+        target.train_on_batch(x, y)
+    for a, b in zip(source.trainable_variables, target.trainable_variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)

@@ -154,7 +154,9 @@ def test_resume_continues_with_the_same_step_and_optimizer_state(toy_cache, tmp_
     assert loaded["iterations"] == 4
     # The resumed optimizer state (moments, Lookahead weights, step) is the one the first
     # run had in memory after its epoch: bit for bit.
-    assert len(loaded["variables"]) == len(snapshots[0]) > 100
+    assert len(loaded["variables"]) == len(snapshots[0])
+    trainable = sum(v.numpy().size for v in resumed.model.trainable_variables)
+    assert sum(a.size for a in loaded["variables"]) > 3 * trainable  # m, v, slow and the step
     for a, b in zip(loaded["variables"], snapshots[0]):
         np.testing.assert_array_equal(a, b)
     assert len(loaded["weights"]) == len(snapshots["weights"])  # the model's, statistics included
