@@ -75,7 +75,7 @@ def _frozen_signature(compute, specs, output_names):
     Returns a concrete function with keyword inputs named after ``specs`` and a dict of
     outputs named ``output_names``, whose graph holds the weights as constants.
     """
-    traced = tf.function(compute, input_signature=specs).get_concrete_function()
+    traced = tf.function(compute, input_signature=specs, autograph=False).get_concrete_function()
     frozen = freeze(traced)
 
     def serve(*mixtures):

@@ -165,6 +165,10 @@ class MetaTasNet(SelfBuildingModelMixin, keras.Model):
             results = {name: tf.reshape(value, (1,)) for name, value in results.items()}
         return results
 
+    # The steps are plain TensorFlow code with no Python control flow on tensors: AutoGraph,
+    # which Keras's tf.function would apply to them and to everything they call, only costs
+    # tracing time (a quarter of a one-stage training step's).
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         """``data`` = ``(mixtures, sources)`` or ``(mixtures, sources, masks)``.
 
@@ -180,6 +184,7 @@ class MetaTasNet(SelfBuildingModelMixin, keras.Model):
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(loss, statistics)
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         mixtures, sources, masks = (tuple(data) + (None,))[:3]
         loss, statistics = self.compute_objective(mixtures, sources, masks, training=False)

@@ -54,7 +54,10 @@ class KerasBackend(Backend):
             with fixed_parameters(self._fixed):   # read while tracing only
                 return model.separate(mixtures)
 
-        self._separate = tf.function(separate, jit_compile=jit_compile, reduce_retracing=True)
+        # No AutoGraph: the model has no Python control flow on tensors, and converting its
+        # layers' code only lengthens tracing.
+        self._separate = tf.function(separate, jit_compile=jit_compile, reduce_retracing=True,
+                                     autograph=False)
 
     def __str__(self) -> str:
         return f"keras:{self.model.name}"
