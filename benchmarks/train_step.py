@@ -7,7 +7,7 @@ backward pass and the Ranger update of ``tf_metatasnet.training.optimizers.build
 (the paper's: Ranger, cosine warm restarts, global clipnorm 5), float32, as ``metatasnet
 train`` runs it: the masking TCN recomputed in the backward pass (``recompute_tcn``, the
 default; ``--no-recompute`` keeps every activation instead), the C heap's free memory released
-after every step (``tf_metatasnet.training.memory``). The input is
+after every step (``tf_metatasnet.memory``). The input is
 random, ``--batch`` x ``--seconds``: per stage a mixture ``(batch, samples_i)`` that is the
 sum of 4 random sources ``(batch, 4, samples_i)``, and masks all ones. ``--warmup`` steps
 (the first traces and compiles) are not timed; the median of ``--steps`` timed steps is
@@ -72,7 +72,7 @@ def tensorflow_step(args):
     import tensorflow as tf
 
     import tf_metatasnet as tm
-    from tf_metatasnet.training.memory import release_free_memory
+    from tf_metatasnet.memory import release_free_memory
     from tf_metatasnet.training.optimizers import build_optimizer
 
     model = tm.build_model(args.preset, recompute_tcn=args.recompute)

@@ -23,7 +23,7 @@ import numpy as np
 from tf_metatasnet.atomic import write_atomically, write_json_atomically, write_text_atomically
 from tf_metatasnet.checkpoints.saving import save_model
 from tf_metatasnet.layers.traversal import sublayers
-from tf_metatasnet.training.memory import release_free_memory
+from tf_metatasnet.memory import release_free_memory
 
 #: The run folder's files.
 STATE_JSON, HISTORY_CSV = os.path.join("checkpoints", "state.json"), "history.csv"
@@ -78,7 +78,7 @@ class ReleaseMemory(keras.callbacks.Callback):
     """Returns the C heap's free memory to the system after every training batch.
 
     Without it glibc's heaps fragment and the process grows step after step (see
-    ``tf_metatasnet.training.memory``); with it the peak stays at one step's working set.
+    ``tf_metatasnet.memory``); with it the peak stays at one step's working set.
     """
 
     def on_train_batch_end(self, batch, logs=None):

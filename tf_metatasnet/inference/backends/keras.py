@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tf_metatasnet.inference.backends.base import Backend
+from tf_metatasnet.memory import release_free_memory
 from tf_metatasnet.models.fixed import compute_fixed_parameters, fixed_parameters
 from tf_metatasnet.models.metatasnet import MetaTasNet
 
@@ -64,10 +66,12 @@ class KerasBackend(Backend):
 
     def _run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         tensors = [tf.constant(x) for x in inputs]
-        if self.device:
-            with tf.device(self.device):
-                return self._separate(tensors).numpy()
-        return self._separate(tensors).numpy()
+        with tf.device(self.device) if self.device else contextlib.nullcontext():
+            result = self._separate(tensors).numpy()
+        # The window's freed tensors stay in the C heap, fragmented, unless handed back:
+        # a song's memory would grow from window to window (tf_metatasnet.memory).
+        release_free_memory()
+        return result
 
     def separate_chunk(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         rows = len(inputs[0])

@@ -1,9 +1,9 @@
-"""tf_metatasnet.training.memory: the C heap's free pages go back to the system."""
+"""tf_metatasnet.memory: the C heap's free pages go back to the system."""
 
 import ctypes
 import ctypes.util
 
-from tf_metatasnet.training.memory import release_free_memory
+from tf_metatasnet.memory import release_free_memory
 
 
 def _rss_mib() -> float:

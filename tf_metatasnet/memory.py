@@ -11,7 +11,9 @@ over three steps.
 :func:`release_free_memory` (glibc's ``malloc_trim``) hands the heaps' free pages back to
 the system. ``metatasnet train`` calls it after every training batch (the
 :class:`ReleaseMemory` callback of ``tf_metatasnet.training.callbacks``), which keeps the peak at one
-step's working set (5.9 GB above) at no measurable cost in time. (Fixing the mmap
+step's working set (5.9 GB above) at no measurable cost in time. The Keras separation
+backend calls it after every window: a 60-s stereo song's separation grew by about 190 MB
+from its first window to its third without it, and stays flat with it. (Fixing the mmap
 threshold instead also steadies the memory, but makes the input pipeline, which allocates
 many 10-100 MB tensors, three times slower.)
 """
