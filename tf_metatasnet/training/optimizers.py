@@ -115,7 +115,7 @@ class Ranger(keras.optimizers.Optimizer):
             replica's share as Keras does.
         fused: keep ``m``, ``v`` and the slow weights as a few flat vectors
             (``flat_state``) and update every variable with one set of operations
-            instead of one set per variable: the same arithmetic, 5 operations a variable
+            instead of one set per variable: the same arithmetic, about 9 operations a variable
             in the graph instead of about 40. ``None`` (the default) fuses unless Keras's
             per-variable features are asked for (``clipnorm``, ``clipvalue``,
             ``gradient_accumulation_steps``, ``use_ema``), which need ``fused=False``.

@@ -53,3 +53,16 @@ def test_fixed_weights_are_a_snapshot_unless_asked_to_follow_the_model():
     assert not np.allclose(live(inputs), before)                    # reads the weights
     np.testing.assert_allclose(KerasBackend(model, jit_compile=False)(inputs), live(inputs),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_every_model_call_hands_the_freed_heap_back(model, monkeypatch):
+    """``release_free_memory`` (the real one, counted) runs after each model call, so a
+    song's memory does not grow from window to window."""
+    from tf_metatasnet.inference.backends import keras as backend_module
+    calls = []
+    real = backend_module.release_free_memory
+    monkeypatch.setattr(backend_module, "release_free_memory",
+                        lambda: calls.append(real()) or calls[-1])
+    backend = KerasBackend(model, jit_compile=False)
+    backend(_inputs(model, 2))   # one row per call: two calls
+    assert len(calls) == 2 and all(isinstance(c, bool) for c in calls)
