@@ -13,8 +13,9 @@ optimizer (Ranger) and traces ``train_step`` in a ``tf.function`` on a random ba
 - ``graph_ops``: the operations of the traced graph.
 
 ``--no-grappler`` turns TensorFlow's graph optimiser off, ``--off-PASS`` one of its passes
-(``memory_optimization``, ``remapping``, ...), ``--no-recompute`` stores the TCN's
-activations instead of recomputing them.
+(``memory_optimization``, ``remapping``, ...), ``--recompute`` recomputes the TCN's
+activations in the backward pass instead of keeping them (``recompute_tcn``; off by default,
+as in the model's config).
 
     python benchmarks/first_step.py paper
     python benchmarks/first_step.py paper N=32 B=16 H=16 num_mels=16 stages_num=1 --no-grappler
@@ -45,7 +46,7 @@ def main() -> None:
         tf.config.optimizer.set_experimental_options({name: False})
     xla = "--xla" in flags
     t = time.perf_counter()
-    model = tm.build_model(args[0], recompute_tcn="--no-recompute" not in flags, **overrides)
+    model = tm.build_model(args[0], recompute_tcn="--recompute" in flags, **overrides)
     model.compile(optimizer=build_optimizer("ranger"), jit_compile=xla)
     model.optimizer.build(model.trainable_variables)
     config = model.config

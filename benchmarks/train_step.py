@@ -5,8 +5,8 @@ One training step is ``MetaTasNet.train_step`` in a ``tf.function`` (``--xla``:
 stage, reconstruction, dissimilarity and similarity terms, ``compute_objective``), the
 backward pass and the Ranger update of ``tf_metatasnet.training.optimizers.build_optimizer("ranger")``
 (the paper's: Ranger, cosine warm restarts, global clipnorm 5), float32, as ``metatasnet
-train`` runs it: the masking TCN recomputed in the backward pass (``recompute_tcn``, the
-default; ``--no-recompute`` keeps every activation instead), the C heap's free memory released
+train`` runs it: the masking TCN's activations kept for the backward pass (the model's
+default; ``--recompute`` recomputes them instead, ``recompute_tcn``), the C heap's free memory released
 after every step (``tf_metatasnet.memory``). The input is
 random, ``--batch`` x ``--seconds``: per stage a mixture ``(batch, samples_i)`` that is the
 sum of 4 random sources ``(batch, 4, samples_i)``, and masks all ones. ``--warmup`` steps
@@ -110,10 +110,10 @@ def worker(args) -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def label(impl: str, xla: bool, recompute: bool = True) -> str:
+def label(impl: str, xla: bool, recompute: bool = False) -> str:
     if impl == "authors":
         return "authors' code (PyTorch, train_step_reference.py)"
-    return f"tf_metatasnet ({'XLA' if xla else 'no XLA'}{'' if recompute else ', no recompute'})"
+    return f"tf_metatasnet ({'XLA' if xla else 'no XLA'}{', recompute' if recompute else ''})"
 
 
 def main() -> int:
@@ -127,9 +127,9 @@ def main() -> int:
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=False,
                         help="compile the TensorFlow step with XLA (default: --no-xla, as "
                              "TrainConfig.jit_compile)")
-    parser.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=False,
                         help="recompute the masking TCN's activations in the backward pass "
-                             "(default, as the model's recompute_tcn)")
+                             "(default: --no-recompute, as the model's recompute_tcn)")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE,
                         help="the folder of the authors' timing scripts (default: %(default)s)")
     parser.add_argument("--no-reference", action="store_true", help="time tf_metatasnet only")

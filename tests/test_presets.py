@@ -30,7 +30,7 @@ def test_default_is_the_bundled_trained_model():
     for a, b in zip(model.get_weights(), shipped.get_weights()):
         np.testing.assert_array_equal(a, b)
     # The shipped architecture: the compact preset widened to N=80 with 6-layer stacks.
-    assert model.config.replace(N=40, layers=4, recompute_tcn=True) == PRESETS["compact"]
+    assert model.config.replace(N=40, layers=4) == PRESETS["compact"]
 
 
 def test_unknown_and_trained_names_are_one_line_errors():

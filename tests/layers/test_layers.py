@@ -13,6 +13,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tf_metatasnet.layers as tml
 from tf_metatasnet.layers import (
@@ -169,6 +170,48 @@ def test_instrument_depthwise_conv_matches_numpy(dilation, kernel_size, generate
     np.testing.assert_allclose(y, np_depthwise_same(x.astype(np.float64), kernel, dilation), rtol=RTOL, atol=ATOL)
 
 
+def np_depthwise_same_gradients(x, kernel, dilation, upstream):
+    """The gradients of ``sum(np_depthwise_same(x, kernel, dilation) * upstream)`` for
+    ``x`` and ``kernel``, from the same index formula (each product's two factors)."""
+    k = kernel.shape[-1]
+    pad = dilation * (k - 1) // 2
+    time = x.shape[2]
+    dx = np.zeros(x.shape, np.float64)
+    dkernel = np.zeros(kernel.shape, np.float64)
+    for t in range(time):
+        for j in range(k):
+            source = t + j * dilation - pad
+            if 0 <= source < time:
+                dx[:, :, source, :] += kernel[:, None, :, j] * upstream[:, :, t, :]
+                dkernel[:, :, j] += np.sum(x[:, :, source, :] * upstream[:, :, t, :], axis=1)
+    return dx, dkernel
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+@pytest.mark.parametrize("kernel_size", [3, 5])
+@pytest.mark.parametrize("dilation", [1, 4])
+def test_instrument_depthwise_conv_gradients_match_numpy(dilation, kernel_size, graph):
+    """The layer's hand-written gradient, for the input and the (static) kernel."""
+    instruments, batch, time, channels = 4, 2, 11, 6
+    layer = InstrumentDepthwiseConv(kernel_size, dilation, generated=False)
+    x = tf.constant(normal(1, (instruments, batch, time, channels)))
+    upstream = normal(2, (instruments, batch, time, channels))
+    layer.build(x.shape)
+    kernel = layer.static["kernel"]
+
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * upstream)
+        return tape.gradient(loss, [x, kernel])
+
+    dx, dkernel = (tf.function(gradients) if graph else gradients)(x)
+    expected_dx, expected_dkernel = np_depthwise_same_gradients(
+        as_np(x).astype(np.float64), as_np(kernel).astype(np.float64), dilation, upstream)
+    np.testing.assert_allclose(as_np(dx), expected_dx, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(as_np(dkernel), expected_dkernel, rtol=RTOL, atol=ATOL)
+
+
 def test_instrument_depthwise_conv_rejects_even_kernels():
     with pytest.raises(ValueError, match="odd"):
         InstrumentDepthwiseConv(kernel_size=4)
@@ -216,6 +259,38 @@ def test_instrument_group_norm_matches_numpy(generated):
 def test_instrument_group_norm_is_accurate_for_a_large_mean(generated):
     y, expected = _group_norm_case(generated, loc=100.0, seed=3)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+@pytest.mark.parametrize("alpha", [0.3, -0.2])
+def test_group_norm_with_a_prelu_slope_matches_the_two_layers(alpha, graph):
+    """``norm(x, slope=prelu.alpha)`` (training's fused pair with a hand-written gradient):
+    the values of NumPy's GroupNorm of the PReLU, and the gradients autodiff gives for the
+    two layers applied one after the other (input, slope, per-instrument affine)."""
+    instruments, batch, time, channels, groups = 3, 2, 40, 16, 4
+    norm = InstrumentGroupNorm(groups, generated=False, num_instruments=instruments)
+    norm.build((instruments, batch, time, channels))
+    norm.static["affine"].assign(normal(5, (instruments, 2 * channels)))
+    prelu = SharedPReLU()
+    prelu.build(None)
+    prelu.alpha.assign([alpha])
+    x = tf.constant(normal(6, (instruments, batch, time, channels), loc=0.2))
+    upstream = normal(7, (instruments, batch, time, channels))
+
+    def values_and_gradients(fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = norm(x, slope=prelu.alpha) if fused else norm(prelu(x))
+            loss = tf.reduce_sum(y * upstream)
+        return [y, *tape.gradient(loss, [x, prelu.alpha, norm.static["affine"]])]
+
+    run = tf.function(values_and_gradients) if graph else values_and_gradients
+    fused, separate = run(True), run(False)
+    x64 = as_np(x).astype(np.float64)
+    expected = np_group_norm(np.where(x64 >= 0, x64, alpha * x64), as_np(norm.static["affine"]), groups)
+    np.testing.assert_allclose(as_np(fused[0]), expected, rtol=RTOL, atol=ATOL)
+    for actual, reference in zip(fused[1:], separate[1:]):
+        np.testing.assert_allclose(as_np(actual), as_np(reference), rtol=1e-4, atol=1e-5)
 
 
 def test_instrument_group_norm_defaults_are_the_authors():
@@ -483,6 +558,40 @@ def test_masking_tcn_masks_are_a_softmax_over_instruments(generated):
     assert masks.min() >= 0.0 and masks.max() <= 1.0
     np.testing.assert_allclose(masks.sum(axis=0), 1.0, rtol=0, atol=1e-5)
     assert masks.std() > 1e-3  # not a constant 1/4
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function, unknown dims"])
+@pytest.mark.parametrize("previous", [0, 8], ids=["first stage", "later stage"])
+@pytest.mark.parametrize("generated", [True, False], ids=["generated", "static"])
+def test_masking_tcn_with_a_shared_input_equals_the_joined_input(generated, previous, graph):
+    """``shared`` (the mixture latent every instrument starts with) gives the masks of the
+    joined input ``concat([shared x 4, x])``; at inference the head folds the GroupNorm into
+    the conv instead of forming that input, also for a large mean and unknown dimensions."""
+    shared_channels = 16 - previous
+    mask = _masking_tcn(generated)
+    mask.build()
+    mask.prelu_1.alpha.assign([0.1])
+    if not generated:
+        mask.norm_1.static["affine"].assign(normal(30, (4, 32)))
+    e = embedding() if generated else None
+    shared = normal(31, (2, 9, shared_channels), loc=3.0) * 2.0
+    x = normal(32, (4, 2, 9, previous)) if previous else None
+    joined = np.concatenate([np.repeat(shared[None], 4, axis=0)] + ([x] if previous else []), axis=-1)
+    expected = as_np(mask(joined, e))
+
+    def masks(shared, x):
+        return mask(x, e, shared=shared)
+
+    if graph:
+        specs = [tf.TensorSpec((None, None, shared_channels)),
+                 tf.TensorSpec((4, None, None, previous)) if previous else None]
+        masks = tf.function(masks, input_signature=specs) if previous else \
+            tf.function(lambda shared: mask(None, e, shared=shared), input_signature=specs[:1])
+    actual = masks(shared, x) if previous or not graph else masks(shared)
+    np.testing.assert_allclose(as_np(actual), expected, rtol=1e-5, atol=1e-6)
+    # In training the joined input is formed (the gradient path is the plain one).
+    trained = mask(x, e, shared=shared, training=True)
+    np.testing.assert_allclose(as_np(trained), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_static_masking_tcn_works_without_an_embedding():

@@ -10,7 +10,9 @@ uses them is written once and the importer maps either kind directly.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import keras
 import tensorflow as tf
@@ -89,3 +91,22 @@ class InstrumentLayer(keras.layers.Layer):
             "num_instruments": self.num_instruments,
         })
         return config
+
+
+@contextlib.contextmanager
+def lent_parameters(parameters: list) -> Iterator[None]:
+    """While the block runs, each layer of ``parameters``, ``[(layer, {name: (instruments,
+    *shape) tensor})]``, uses those tensors instead of its weights or its generator; they are
+    removed again on leaving, even on error.
+
+    Used to trace inference with the generators' outputs as constants
+    (``tf_metatasnet.models.fixed``) and to recompute a masking-TCN segment from parameters
+    generated outside it (``MaskingTCN(recompute=True)``).
+    """
+    try:
+        for layer, values in parameters:
+            layer.fixed_parameters = values
+        yield
+    finally:
+        for layer, _ in parameters:
+            layer.fixed_parameters = None

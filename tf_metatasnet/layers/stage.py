@@ -105,17 +105,26 @@ class Stage(keras.layers.Layer):
         batch = tf.shape(mixture)[0]
         mixture_latent = self.encoder(mixture)  # (batch, frames, N)
         frames = tf.shape(mixture_latent)[1]
-        latents = tf.repeat(mixture_latent[None], self.num_instruments, axis=0)  # (instruments, batch, frames, N)
-        mask_input = latents
-        if self.dropout > 0:
-            flat = tf.reshape(latents, (-1, frames, self.channels))  # (instruments*batch, frames, N)
-            mask_input = tf.reshape(self.latent_dropout(flat, training=training), tf.shape(latents))
-        if self.previous_channels:
-            if previous is None:
-                raise ValueError(f"{self.name} needs the previous stage's latents")
-            mask_input = tf.concat([mask_input, previous], axis=-1)  # (instruments, batch, frames, N + N_prev)
-        masks = self.mask(mask_input, self.instrument_embedding, training=training)  # (instruments, batch, frames, N)
-        separated = latents * masks
+        if self.previous_channels and previous is None:
+            raise ValueError(f"{self.name} needs the previous stage's latents")
+        # The mask's input is the mixture latent for every instrument, then the previous
+        # stage's latents. Handed over in two parts (MaskingTCN's ``shared``), the masking
+        # network need not form it at inference; it is formed here for the latent dropout
+        # (training) and for an export copy (TFLite files keep their graph).
+        if (self.dropout > 0 and training) or self.mask.in_conv.exportable:
+            latents = tf.repeat(mixture_latent[None], self.num_instruments, axis=0)  # (instruments, batch, frames, N)
+            mask_input = latents
+            if self.dropout > 0:
+                flat = tf.reshape(latents, (-1, frames, self.channels))  # (instruments*batch, frames, N)
+                mask_input = tf.reshape(self.latent_dropout(flat, training=training), tf.shape(latents))
+            if self.previous_channels:
+                mask_input = tf.concat([mask_input, previous], axis=-1)  # (instruments, batch, frames, N + N_prev)
+            masks = self.mask(mask_input, self.instrument_embedding, training=training)
+            separated = latents * masks
+        else:
+            masks = self.mask(previous if self.previous_channels else None, self.instrument_embedding,
+                              training=training, shared=mixture_latent)  # (instruments, batch, frames, N)
+            separated = mixture_latent[None] * masks  # (instruments, batch, frames, N)
         if not decode:
             return None, separated, mixture_latent
         signals = self.decoder(tf.reshape(separated, (-1, frames, self.channels)))  # (instruments*batch, samples)

@@ -31,6 +31,9 @@ class TCNLayer(keras.layers.Layer):
         embedding: ``(instruments, E_1)`` or ``None`` for static weights.
         residual: compute the residual output (``False`` returns ``None`` for it: the last
             layer's residual is never used).
+        training: in training each PReLU runs inside the norm after it
+            (``InstrumentGroupNorm(slope=...)``), whose gradient keeps fewer activations;
+            at inference they run one after the other. Same values either way.
 
     Returns:
         ``(residual, skip)``, each ``(instruments, batch, time, B)``.
@@ -67,9 +70,10 @@ class TCNLayer(keras.layers.Layer):
                       self.res_out, self.skip_out):
             layer.build(hidden)
 
-    def call(self, x, embedding=None, residual=True):
-        x = self.norm_1(self.prelu_1(self.conv1d(x, embedding)), embedding)  # (instruments, batch, time, H)
-        x = self.norm_2(self.prelu_2(self.dconv1d(x, embedding)), embedding)
+    def call(self, x, embedding=None, residual=True, training=False):
+        x = prelu_norm(self.prelu_1, self.norm_1, self.conv1d(x, embedding), embedding,
+                       training)  # (instruments, batch, time, H)
+        x = prelu_norm(self.prelu_2, self.norm_2, self.dconv1d(x, embedding), embedding, training)
         return (self.res_out(x, embedding) if residual else None), self.skip_out(x, embedding)
 
     def get_config(self):
@@ -82,3 +86,11 @@ class TCNLayer(keras.layers.Layer):
             "num_instruments": self.num_instruments,
         })
         return config
+
+
+def prelu_norm(prelu: SharedPReLU, norm: InstrumentGroupNorm, x, embedding, training: bool):
+    """``norm(prelu(x))``; in training as one operation with a leaner gradient
+    (``InstrumentGroupNorm(slope=...)``), at inference as the two layers."""
+    if training:
+        return norm(x, embedding, slope=prelu.alpha)
+    return norm(prelu(x), embedding)

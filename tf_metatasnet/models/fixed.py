@@ -16,7 +16,7 @@ from typing import Iterator
 
 import tensorflow as tf
 
-from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+from tf_metatasnet.layers.instrument_layer import InstrumentLayer, lent_parameters
 from tf_metatasnet.layers.traversal import sublayers
 from tf_metatasnet.models.metatasnet import MetaTasNet
 
@@ -46,10 +46,5 @@ def fixed_parameters(parameters: list) -> Iterator[None]:
 
     Meant around tracing: a ``tf.function`` traced inside captures the tensors as constants.
     """
-    try:
-        for layer, values in parameters:
-            layer.fixed_parameters = values
+    with lent_parameters(parameters):
         yield
-    finally:
-        for layer, _ in parameters:
-            layer.fixed_parameters = None
