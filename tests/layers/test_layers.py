@@ -144,16 +144,17 @@ def np_depthwise_same(x, kernel, dilation):
     ``y[t] = sum_j w[j] * x[t + j*d - pad]`` with ``x`` zero outside ``[0, T)``.
     x: (instruments, batch, time, channels); kernel: (instruments, channels, k).
     """
-    k = kernel.shape[-1]
-    pad = dilation * (k - 1) // 2
-    time = x.shape[2]
     y = np.zeros(x.shape, np.float64)
-    for t in range(time):
-        for j in range(k):
-            source = t + j * dilation - pad
-            if 0 <= source < time:
-                y[:, :, t, :] += kernel[:, None, :, j] * x[:, :, source, :]
+    for t, j, source in _depthwise_taps(x.shape[2], kernel.shape[-1], dilation):
+        y[:, :, t, :] += kernel[:, None, :, j] * x[:, :, source, :]
     return y
+
+
+def _depthwise_taps(time, k, dilation):
+    """``(t, j, source)``: output step, tap and the input step it reads, where inside ``[0, time)``."""
+    pad = dilation * (k - 1) // 2
+    return [(t, j, t + j * dilation - pad) for t in range(time) for j in range(k)
+            if 0 <= t + j * dilation - pad < time]
 
 
 @pytest.mark.parametrize("generated", [True, False], ids=["generated", "static"])
@@ -173,17 +174,11 @@ def test_instrument_depthwise_conv_matches_numpy(dilation, kernel_size, generate
 def np_depthwise_same_gradients(x, kernel, dilation, upstream):
     """The gradients of ``sum(np_depthwise_same(x, kernel, dilation) * upstream)`` for
     ``x`` and ``kernel``, from the same index formula (each product's two factors)."""
-    k = kernel.shape[-1]
-    pad = dilation * (k - 1) // 2
-    time = x.shape[2]
     dx = np.zeros(x.shape, np.float64)
     dkernel = np.zeros(kernel.shape, np.float64)
-    for t in range(time):
-        for j in range(k):
-            source = t + j * dilation - pad
-            if 0 <= source < time:
-                dx[:, :, source, :] += kernel[:, None, :, j] * upstream[:, :, t, :]
-                dkernel[:, :, j] += np.sum(x[:, :, source, :] * upstream[:, :, t, :], axis=1)
+    for t, j, source in _depthwise_taps(x.shape[2], kernel.shape[-1], dilation):
+        dx[:, :, source, :] += kernel[:, None, :, j] * upstream[:, :, t, :]
+        dkernel[:, :, j] += np.sum(x[:, :, source, :] * upstream[:, :, t, :], axis=1)
     return dx, dkernel
 
 
