@@ -67,9 +67,9 @@ class MetaTasNetConfig:
             ``MaskingTCN``): less memory for more time. A training step of the ``paper``
             model at batch 2 x 2 s on CPU keeps its activations in 5.4-5.6 GB peak memory
             (less than the authors' code) at 3.4-4.2 s; recomputing them takes 4.4-4.8 GB
-            and about 1.4x the time. For larger batches or crops than memory allows. Outputs and
-            gradients are unchanged. Applied inside ``tf.function`` only (as ``fit`` runs).
-            Default ``False``.
+            and about 1.4x the time. For larger batches or crops than memory allows.
+            Outputs and gradients are unchanged. Applied inside ``tf.function`` only (as
+            ``fit`` runs). Default ``False``.
     """
 
     N: int = 440
