@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_metatasnet.layers.recompute import recompute_grad
+from tf_metatasnet.layers.recompute import after, recompute_grad
 
 
 def _segment(weight):
@@ -72,3 +72,10 @@ def test_a_nan_output_gradient_gives_nan_input_gradients():
         return tape.gradient(y, x, output_gradients=tf.constant([float("nan"), 1.0]))
 
     assert np.isnan(gradient().numpy()).all()
+
+
+def test_after_adds_zero_from_the_gradient_or_nan():
+    value = tf.constant([1.5, -2.0])
+    np.testing.assert_array_equal(after(value, tf.constant([[3.0, 4.0]])).numpy(), value.numpy())
+    assert np.isnan(after(value, tf.constant([float("nan"), 1.0])).numpy()).all()
+    assert after(tf.constant([1.0], tf.float16), tf.constant([2.0])).dtype == tf.float16

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from tf_metatasnet.layers.instrument_layer import InstrumentLayer
+from tf_metatasnet.layers.recompute import after
 from tf_metatasnet.layers.shapes import dimensions
 
 
@@ -131,12 +132,9 @@ def _prelu_group_norm(x, slope, affine, groups: int, epsilon: float):
         y = tf.cast(centred * (inverse * scale) + bias, x.dtype)
 
         def gradient(dy):
-            # Recomputed from x (the only activation kept): the PReLU and the normalised values.
-            # Made to depend on dy (zero added, NaN if dy is), else Grappler would merge the
-            # recomputation with the forward pass's and keep its results for the backward pass.
-            first = tf.reshape(dy, [-1])[:1]
-            zero = tf.where(tf.reduce_all(tf.equal(first, first)), 0.0, float("nan"))
-            x32, p = activated(tf.cast(x, tf.float32) + zero)
+            # Recomputed from x (the only activation kept): the PReLU and the normalised values,
+            # after dy (else Grappler would merge this with the forward pass's and keep it).
+            x32, p = activated(after(tf.cast(x, tf.float32), dy))
             normalised = (p - mean) * inverse
             dy = tf.cast(dy, tf.float32)
             dscale = tf.reduce_sum(dy * normalised, axis=[1, 2])  # (instruments, channels)

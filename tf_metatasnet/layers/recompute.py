@@ -16,6 +16,19 @@ from typing import Callable
 import tensorflow as tf
 
 
+def after(value, gradient):
+    """``value`` plus zero computed from ``gradient`` (NaN if its first element is NaN).
+
+    A recomputation in a backward pass reads its inputs through this, so it depends on the
+    gradient: it then runs once that gradient exists (XLA ignores control dependencies),
+    and Grappler cannot merge it with the identical forward computation, which would keep
+    the forward pass's tensors alive for the backward pass.
+    """
+    first = tf.reshape(gradient, [-1])[:1]
+    zero = tf.where(tf.reduce_all(tf.equal(first, first)), 0.0, float("nan"))
+    return value + tf.cast(zero, value.dtype)
+
+
 def recompute_grad(function: Callable) -> Callable:
     """``function(*tensors)`` whose backward pass recomputes it from its inputs.
 
@@ -34,10 +47,8 @@ def recompute_grad(function: Callable) -> Callable:
             # hold its activations through the rest of the backward pass). XLA ignores
             # control dependencies, so make it a data dependency: add zero (NaN if the
             # gradient is NaN) to the first input, from which everything is recomputed.
-            first = tf.reshape(output_gradients[0], [-1])[:1]
-            zero = tf.where(tf.reduce_all(tf.equal(first, first)), 0.0, float("nan"))
             replayed = [tf.identity(value) for value in inputs]
-            replayed[0] = replayed[0] + tf.cast(zero, replayed[0].dtype)
+            replayed[0] = after(replayed[0], output_gradients[0])
             watched = replayed + list(variables or [])
             with tf.GradientTape() as tape:
                 tape.watch(watched)
