@@ -167,10 +167,6 @@ class MaskingTCN(keras.layers.Layer):
         """
         instruments = self.num_instruments
         batch, time, shared_channels = dimensions(shared)
-        alpha = self.prelu_1.alpha
-
-        def prelu(values):
-            return tf.where(values >= 0, values, values * tf.cast(alpha, values.dtype))
 
         def channel_statistics(values, axis):
             """Per-channel mean and centred sum of squares over time, float32."""
@@ -179,12 +175,12 @@ class MaskingTCN(keras.layers.Layer):
             spread = tf.reduce_sum(tf.square(values - mean), axis=axis)
             return tf.squeeze(mean, axis), spread
 
-        shared = prelu(shared)  # (batch, time, S)
+        shared = self.prelu_1(shared)  # (batch, time, S)
         mean, spread = channel_statistics(shared, 1)  # 2 x (batch, S)
         mean = tf.broadcast_to(mean[None], (instruments, batch, shared_channels))  # (instruments, batch, S)
         spread = tf.broadcast_to(spread[None], (instruments, batch, shared_channels))
         if x is not None:
-            x = prelu(x)  # (instruments, batch, time, X)
+            x = self.prelu_1(x)  # (instruments, batch, time, X)
             x_mean, x_spread = channel_statistics(x, 2)  # 2 x (instruments, batch, X)
             mean = tf.concat([mean, x_mean], axis=-1)  # (instruments, batch, in)
             spread = tf.concat([spread, x_spread], axis=-1)
